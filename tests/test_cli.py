@@ -1,0 +1,57 @@
+"""The command line: the demonstration's numbers and files, listing schemes, bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dynlearn.cli import main
+
+
+def test_demo_writes_its_report_and_the_orders_match_theory(tmp_path, capsys):
+    folder = tmp_path / "out"
+    assert main(["demo", "-o", str(folder), "--schemes", "euler", "midpoint", "rk4"]) == 0
+    printed = capsys.readouterr().out
+    assert "rk4: observed order" in printed and "[ok]" in printed
+    numbers = json.loads((folder / "convergence.json").read_text())
+    assert numbers["schemes"] == ["euler", "midpoint", "rk4"]
+    for scheme, order in [("euler", 1), ("midpoint", 2), ("rk4", 4)]:
+        assert abs(numbers["rates"][scheme]["rate"] - order) < 0.05
+    assert (folder / "convergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "fitted rate" in (folder / "convergence.txt").read_text()
+    assert not list(folder.glob("*.tmp"))  # no temporary file left behind
+
+
+def test_schemes_lists_every_registered_tableau(capsys):
+    assert main(["schemes"]) == 0
+    printed = capsys.readouterr().out
+    for name in ["euler", "rk4", "rk38", "dopri5"]:
+        assert name in printed
+    assert "| " + "6".rjust(10) + " |" in printed  # dopri5's fixed step costs 6 evaluations, not 7
+
+
+def test_bad_input_fails_before_any_file_is_written(tmp_path, capsys):
+    folder = tmp_path / "never"
+    assert main(["demo", "-o", str(folder), "--schemes", "rk5"]) == 2
+    assert "unknown scheme 'rk5'" in capsys.readouterr().err
+    assert not folder.exists()
+    with pytest.raises(SystemExit):
+        main(["demo", "--t-final", "-1"])
+
+
+def test_console_script_is_installed():
+    completed = subprocess.run([sys.executable, "-m", "dynlearn.cli", "--version"], capture_output=True, text=True)
+    assert completed.returncode == 0 and completed.stdout.startswith("dynlearn ")
+
+
+def test_only_the_dynlearn_namespace_is_importable():
+    import importlib.util
+
+    import dynlearn.analysis
+    import dynlearn.datasets
+    import dynlearn.systems
+
+    for top_level in ["systems", "analysis"]:
+        assert importlib.util.find_spec(top_level) is None, f"a top-level {top_level!r} must not be importable"
+    assert dynlearn.systems.__name__ == "dynlearn.systems"
