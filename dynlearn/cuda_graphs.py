@@ -33,7 +33,7 @@ def _trajectory(f, x0: torch.Tensor, alphas, plan, stage_times, check_first: boo
     """The rollout loop alone, without host synchronisation (no finite checks): what the graph captures."""
     from .integrate import _integrate_chunk
 
-    return torch.cat([x0.unsqueeze(0), _integrate_chunk(f, x0, alphas, plan, stage_times, check_first)])
+    return torch.stack([x0, *_integrate_chunk(f, x0, alphas, plan, stage_times, check_first)])
 
 
 def _capture(f, x0: torch.Tensor, alphas, plan, stage_times):

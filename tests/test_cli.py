@@ -45,13 +45,15 @@ def test_console_script_is_installed():
     assert completed.returncode == 0 and completed.stdout.startswith("dynlearn ")
 
 
-def test_only_the_dynlearn_namespace_is_importable():
-    import importlib.util
-
-    import dynlearn.analysis
-    import dynlearn.datasets
-    import dynlearn.systems
-
-    for top_level in ["systems", "analysis"]:
-        assert importlib.util.find_spec(top_level) is None, f"a top-level {top_level!r} must not be importable"
-    assert dynlearn.systems.__name__ == "dynlearn.systems"
+def test_only_the_dynlearn_namespace_is_importable(tmp_path):
+    # From a neutral folder (the repository root would put its own folders on sys.path).
+    code = (
+        "import importlib.util, pathlib, dynlearn.systems, dynlearn.datasets, dynlearn.analysis\n"
+        "assert dynlearn.systems.__name__ == 'dynlearn.systems'\n"
+        "ours = {pathlib.Path(m.__file__).resolve() for m in (dynlearn.systems, dynlearn.datasets, dynlearn.analysis)}\n"
+        "for name in ('systems', 'datasets', 'analysis'):\n"
+        "    spec = importlib.util.find_spec(name)\n"
+        "    assert spec is None or pathlib.Path(spec.origin).resolve() not in ours, f'top-level {name!r}'\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr

@@ -1,0 +1,125 @@
+"""Fixed-step RK4 rollout of a small MLP: dynlearn against torchdiffeq and the bare model, in one run.
+
+The model is the 2-50-2 tanh MLP of the learned-integrator study. The floor is the bare cost of the
+4 x n_steps evaluations of the MLP that any RK4 rollout must make (when autograd records, with their
+outputs kept alive, as a rollout keeps its graph for the backward pass); a rollout's overhead is what it
+spends beyond that. Methods are timed in interleaved rounds (each round runs every method once, in rotated order)
+and the medians are compared, so machine noise hits all of them alike.
+
+    python benchmarks/rollout_speed.py                      # CPU, batch 256, float32
+    python benchmarks/rollout_speed.py --device cuda        # GPU, batch 4096, adds the CUDA-graph replay
+
+torchdiffeq's fixed-grid "rk4" is the 3/8 rule (dynlearn's "rk38"): same four evaluations per step, so the
+costs compare; the script checks that dynlearn's rk38 reproduces torchdiffeq's numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torchdiffeq
+
+import dynlearn
+
+
+def build(batch: int, device: str, dtype: torch.dtype):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 50), torch.nn.Tanh(), torch.nn.Linear(50, 2)).to(device, dtype)
+    x0 = torch.randn(batch, 2, device=device, dtype=dtype)
+    return net, x0
+
+
+def timed(function, device: str) -> float:
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    function()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def run(device: str, batch: int, n_steps: int, rounds: int, dtype: torch.dtype, grad: bool) -> list[tuple[str, float]]:
+    net, x0 = build(batch, device, dtype)
+    dt = 0.01
+
+    def field(t, x):
+        return net(x)
+
+    grid = dynlearn.time_grid(0.0, dt, n_steps, dtype=dtype, device=device)
+
+    def floor():
+        if grad:  # a recording rollout keeps every evaluation's graph alive until backward: so does the floor
+            return [net(x0) for _ in range(4 * n_steps)]
+        for _ in range(4 * n_steps):
+            net(x0)
+
+    methods = {
+        "bare MLP, 4 x steps evaluations (floor)": floor,
+        "dynlearn.rollout rk4": lambda: dynlearn.rollout(field, x0, 0.0, dt, n_steps, "rk4"),
+        "torchdiffeq.odeint rk4 (3/8 rule), fixed grid": lambda: torchdiffeq.odeint(field, x0, grid, method="rk4"),
+    }
+    if device == "cuda" and not grad:
+        methods["dynlearn.rollout rk4, cuda_graph=True"] = lambda: dynlearn.rollout(
+            field, x0, 0.0, dt, n_steps, "rk4", cuda_graph=True
+        )
+
+    context = torch.enable_grad if grad else torch.no_grad
+    with context():
+        # agreement first: the same scheme gives the same numbers
+        ours = dynlearn.rollout(field, x0, 0.0, dt, n_steps, "rk38")
+        theirs = torchdiffeq.odeint(field, x0, grid, method="rk4")
+        difference = ((ours - theirs).abs().max() / theirs.abs().max()).item()
+        if "dynlearn.rollout rk4, cuda_graph=True" in methods:
+            eager = dynlearn.rollout(field, x0, 0.0, dt, n_steps, "rk4")
+            graphed = dynlearn.rollout(field, x0, 0.0, dt, n_steps, "rk4", cuda_graph=True)
+            graph_difference = ((eager - graphed).abs().max() / eager.abs().max()).item()
+            print(f"cuda_graph vs eager rk4: max relative difference = {graph_difference:.2e}")
+        print(f"dynlearn rk38 vs torchdiffeq rk4: max relative difference = {difference:.2e}")
+        names = list(methods)
+        for name in names:  # warm-up (and CUDA-graph capture)
+            methods[name]()
+        samples: dict[str, list[float]] = {name: [] for name in names}
+        for round_index in range(rounds):
+            shift = round_index % len(names)
+            for name in names[shift:] + names[:shift]:
+                samples[name].append(timed(methods[name], device))
+    return [(name, statistics.median(values)) for name, values in samples.items()]
+
+
+def report(title: str, results: list[tuple[str, float]]) -> None:
+    floor = results[0][1]
+    torchdiffeq_time = dict(results)["torchdiffeq.odeint rk4 (3/8 rule), fixed grid"]
+    print(f"\n{title}")
+    print(f"{'method':<48} {'median ms':>10} {'/ floor':>8} {'torchdiffeq /':>14}")
+    for name, seconds in results:
+        print(f"{name:<48} {seconds * 1e3:>10.2f} {seconds / floor:>8.3f} {torchdiffeq_time / seconds:>14.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--batch", type=int, default=None, help="default: 256 on CPU, 4096 on CUDA")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    batch = args.batch or (4096 if args.device == "cuda" else 256)
+    dtype = getattr(torch, args.dtype)
+    device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, torchdiffeq {torchdiffeq.__version__ if hasattr(torchdiffeq, '__version__') else '?'}, "
+          f"dynlearn {dynlearn.__version__}; {device_name}")
+    print(f"2-50-2 tanh MLP, batch {batch}, {args.steps} RK4 steps, {args.dtype}, median of {args.rounds} rounds")
+    for grad in (False, True):
+        mode = "autograd recording (training forward)" if grad else "inference (torch.no_grad)"
+        report(mode, run(args.device, batch, args.steps, args.rounds, dtype, grad))
+
+
+if __name__ == "__main__":
+    main()
