@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_demo(arguments: argparse.Namespace) -> int:
-    from .analysis.demonstration import convergence_demonstration, verdicts
+    from .analysis.demonstration import LINEAR_NOTE, convergence_demonstration, verdicts
     from .tableaus import get_tableau
 
     if arguments.schemes:
@@ -91,6 +91,7 @@ def _run_demo(arguments: argparse.Namespace) -> int:
     print()
     lines = verdicts(result)
     print("\n".join(lines))
+    print(f"\n{LINEAR_NOTE}")
     print(f"\nwrote {arguments.output}/convergence.txt, convergence.json, convergence.png")
     return 0 if all("[ok]" in line for line in lines) else 1
 
