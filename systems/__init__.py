@@ -6,6 +6,19 @@ wave equation, the pendulum in angle and constrained Cartesian form, cylinder fl
 This package uses only the core's tableaus and integration.
 """
 
+from .base import Parameter, System
 from .linear import LinearSystem, harmonic_oscillator_matrix
+from .oscillator import HarmonicOscillator
+from .pendulum import CartesianPendulum, Pendulum
+from .wave import WaveEquation
 
-__all__ = ["LinearSystem", "harmonic_oscillator_matrix"]
+__all__ = [
+    "CartesianPendulum",
+    "HarmonicOscillator",
+    "LinearSystem",
+    "Parameter",
+    "Pendulum",
+    "System",
+    "WaveEquation",
+    "harmonic_oscillator_matrix",
+]
