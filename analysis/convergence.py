@@ -23,7 +23,7 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 import torch
 
-from dynlearn._checks import as_finite_time, as_positive_step, check_state
+from dynlearn._checks import as_finite_time, as_positive_step, check_state, steps_in
 from dynlearn.integrate import VectorField, rollout
 from dynlearn.tableau import ButcherTableau
 from dynlearn.tableaus import get_tableau
@@ -171,16 +171,7 @@ def _ladder(
     if (n_steps is None) == (dts is None):
         raise ValueError("give exactly one of n_steps (a list of step counts) or dts (a list of step sizes)")
     if n_steps is None:
-        counts = []
-        for dt in dts:
-            dt = as_positive_step("dts[i]", dt)
-            count = round(interval / dt)
-            if count < 1 or not math.isclose(count * dt, interval, rel_tol=1e-9, abs_tol=0.0):
-                raise ValueError(
-                    f"dt={dt:g} does not divide the interval t_final - t0 = {interval:g} into whole steps "
-                    f"({interval:g}/{dt:g} = {interval / dt:.6g}); choose dts of the form (t_final - t0)/n"
-                )
-            counts.append(count)
+        counts = [steps_in(interval, dt, interval_name="t_final - t0", dt_name="dt") for dt in dts]
     else:
         counts = list(n_steps)
         for count in counts:

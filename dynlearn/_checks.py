@@ -54,3 +54,17 @@ def check_state(name: str, value: object) -> torch.Tensor:
     if not (value.is_floating_point() or value.is_complex()):
         raise TypeError(f"{name} must have a floating-point or complex dtype, got {value.dtype}")
     return value
+
+
+def steps_in(interval: float, dt: float, *, interval_name: str = "t_final", dt_name: str = "dt") -> int:
+    """The whole number of steps of size ``dt`` in ``interval`` (> 0), or a ValueError saying that dt does
+    not divide it (relative tolerance 1e-9, so 2.0 / 0.1 counts as 20 steps)."""
+    dt = as_positive_step(dt_name, dt)
+    interval = as_positive_step(interval_name, interval)
+    count = round(interval / dt)
+    if count < 1 or not math.isclose(count * dt, interval, rel_tol=1e-9, abs_tol=0.0):
+        raise ValueError(
+            f"{dt_name}={dt:g} does not divide {interval_name} = {interval:g} into whole steps "
+            f"({interval:g}/{dt:g} = {interval / dt:.6g}); choose {dt_name} = {interval_name}/n for an integer n"
+        )
+    return count

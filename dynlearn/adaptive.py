@@ -52,7 +52,9 @@ def odeint(
         f: vector field ``f(t, x)`` (same convention as :func:`dynlearn.rollout`).
         x0: initial state, any shape, floating point.
         t: output times, 1-D and strictly monotone (increasing or decreasing), at least two of them.
-        method: one of :data:`ADAPTIVE_METHODS`.
+        method: one of :data:`ADAPTIVE_METHODS`. For tight references prefer dopri5: torchdiffeq's dopri8
+            missed rtol = 1e-11 by four orders of magnitude on a batch of pendulum trajectories (4.7e-7 error,
+            dopri5 4e-10).
         rtol, atol: relative and absolute error tolerances per step (> 0).
         adjoint: use the adjoint method (memory independent of the number of steps) for gradients.
             Parameters are those of ``f`` when it is an ``nn.Module``; for a plain function pass

@@ -1,7 +1,9 @@
 """The ``dynlearn`` command line.
 
-    dynlearn demo [-o FOLDER]     convergence of every explicit scheme on the harmonic oscillator
-    dynlearn schemes              the registered Butcher tableaus
+    dynlearn demo [-o FOLDER]                 convergence of every explicit scheme on the oscillator
+    dynlearn schemes                          the registered Butcher tableaus
+    dynlearn generate SYSTEM [...] -o FILE    a dataset of a system's trajectories (HDF5)
+    dynlearn info FILE                        what a dataset file holds
 
 Sub-commands import what they need when they run, so ``dynlearn --help`` stays fast and the core imports
 nothing of the sub-packages.
@@ -69,7 +71,119 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("schemes", help="list the registered Butcher tableaus", description="List the registered "
                         "Butcher tableaus with their order, stages and evaluations of f per fixed step.")
+    _add_generate(commands)
+    info = commands.add_parser("info", help="describe a dataset file", description="Validate a dataset file and "
+                               "print what it holds.")
+    info.add_argument("file", help="a dynlearn dataset (.h5)")
     return parser
+
+
+def _system_options() -> list[tuple[str, type]]:
+    from .systems import SYSTEMS
+
+    seen = {}
+    for cls in SYSTEMS.values():
+        for parameter in cls.PARAMETERS:
+            seen.setdefault(parameter.name, type(parameter.default))
+    return list(seen.items())
+
+
+def _add_generate(commands) -> None:
+    from .systems import SYSTEMS
+
+    listing = []
+    for name, cls in SYSTEMS.items():
+        parameters = ", ".join(f"--{p.name.replace('_', '-')} {p.default} [{p.unit}]" for p in cls.PARAMETERS)
+        listing.append(f"  {name}: {(cls.__doc__ or '').strip().splitlines()[0]}\n      {parameters}")
+    generate = commands.add_parser(
+        "generate",
+        help="generate a dataset of a system's trajectories",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Sample trajectories of a system at t = k dt, k = 0..t_final/dt, from its exact solution (or, with "
+            "--method numerical, from dopri5 at rtol = atol = 1e-12), and write them to an HDF5 dataset (written to a "
+            "temporary name, renamed when complete)."
+        ),
+        epilog="systems and their parameters (defaults and units):\n" + "\n".join(listing),
+    )
+    generate.add_argument("system", choices=list(SYSTEMS), help="which system")
+    generate.add_argument("-o", "--output", required=True, help="dataset file to write (.h5)")
+    generate.add_argument("--dt", type=_positive_float, default=0.05, help="sampling step (default: %(default)s)")
+    generate.add_argument("--t-final", type=_positive_float, default=50.0,
+                          help="final time, a multiple of dt (default: %(default)s)")
+    generate.add_argument("--n-traj", type=_positive_int, default=None,
+                          help="trajectories, initial conditions sampled from the system's distribution (default: 10)")
+    generate.add_argument("--seed", type=int, default=0, help="seed of the sampled initial conditions (default: 0)")
+    generate.add_argument("--x0", action="append", metavar="V1,V2,...",
+                          help="an initial state, comma-separated; repeat for several trajectories (replaces sampling)")
+    generate.add_argument("--method", choices=["analytical", "numerical"], default="analytical",
+                          help="exact solution or dopri5 reference (default: %(default)s)")
+    generate.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    for name, kind in _system_options():
+        generate.add_argument(f"--{name.replace('_', '-')}", dest=f"parameter_{name}", type=kind, default=None,
+                              help=argparse.SUPPRESS)
+
+
+def _run_generate(arguments: argparse.Namespace) -> int:
+    import os
+
+    import torch
+
+    from .datasets import generate_dataset, write_dataset
+    from .systems import SYSTEMS, make_system
+
+    accepted = {p.name for p in SYSTEMS[arguments.system].PARAMETERS}
+    given = {key[len("parameter_"):]: value for key, value in vars(arguments).items()
+             if key.startswith("parameter_") and value is not None}
+    foreign = sorted(set(given) - accepted)
+    if foreign:
+        raise ValueError(f"{arguments.system} has no parameter {', '.join('--' + f.replace('_', '-') for f in foreign)};"
+                         f" its parameters: {', '.join('--' + a.replace('_', '-') for a in sorted(accepted))}")
+    if os.path.exists(arguments.output) and not arguments.overwrite:
+        raise ValueError(f"{arguments.output} exists; pass --overwrite to replace it")
+    system = make_system(arguments.system, **given)
+    initial = None
+    if arguments.x0:
+        try:
+            initial = torch.tensor([[float(v) for v in state.split(",")] for state in arguments.x0], dtype=torch.float64)
+        except ValueError:
+            raise ValueError(f"--x0 must be comma-separated numbers, got {arguments.x0}") from None
+    dataset = generate_dataset(
+        system,
+        dt=arguments.dt,
+        t_final=arguments.t_final,
+        n_trajectories=arguments.n_traj if initial is not None or arguments.n_traj is not None else 10,
+        initial_conditions=initial,
+        seed=arguments.seed,
+        method=arguments.method,
+        progress=True,
+    )
+    path = write_dataset(arguments.output, dataset, overwrite=arguments.overwrite)
+    print(f"wrote {path}: {dataset.n_trajectories} trajectories x {dataset.n_times} times of {system.name} "
+          f"(dt = {dataset.dt:g}, state {dataset.state_shape})")
+    return 0
+
+
+def _run_info(arguments: argparse.Namespace) -> int:
+    from .datasets import read_dataset
+
+    dataset = read_dataset(arguments.file)
+    attributes = dataset.attributes
+    names = dataset.state_names
+    shown = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
+    print(f"{arguments.file}: dynlearn dataset, format version {attributes['format_version']} (checksum verified)")
+    print(f"  system      {dataset.system}  {dataset.parameters}")
+    print(f"  states      {dataset.n_trajectories} trajectories x {dataset.n_times} times x {dataset.state_shape}: {shown}")
+    print(f"  time        t0 = {dataset.t0:g}, dt = {dataset.dt:g}, {dataset.n_steps} steps to t = {float(dataset.times[-1]):g}")
+    print(f"  generator   {dataset.generator}")
+    origin = f"sampled, seed {dataset.seed}" if dataset.seed is not None else "given"
+    print(f"  initial     {origin}")
+    for name, values in dataset.trajectory_parameters.items():
+        print(f"  {name:<11} min {float(values.min()):.6g}, max {float(values.max()):.6g}")
+    print(f"  range       states in [{float(dataset.states.min()):.6g}, {float(dataset.states.max()):.6g}]")
+    print(f"  created     {attributes.get('created')} by dynlearn {attributes.get('dynlearn_version')}, "
+          f"torch {attributes.get('torch_version')}, h5py {attributes.get('h5py_version')}")
+    return 0
 
 
 def _run_demo(arguments: argparse.Namespace) -> int:
@@ -116,7 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_demo(arguments)
         if arguments.command == "schemes":
             return _run_schemes(arguments)
-    except (ValueError, TypeError) as error:
+        if arguments.command == "generate":
+            return _run_generate(arguments)
+        if arguments.command == "info":
+            return _run_info(arguments)
+    except (ValueError, TypeError, OSError) as error:
         print(f"dynlearn {arguments.command}: error: {error}", file=sys.stderr)
         return 2
     parser.error(f"unknown command {arguments.command!r}")

@@ -1,8 +1,9 @@
 """Physical systems: equations, exact vector fields, analytical solutions and numerical generators.
 
-Here now: :class:`LinearSystem` (dx/dt = A x, exact through the matrix exponential) and the harmonic
-oscillator's matrix. Planned (see the project's issues): the harmonic oscillator as a full system, the 1D
-wave equation, the pendulum in angle and constrained Cartesian form, cylinder flow, sea-surface temperature.
+Here now: :class:`LinearSystem` (dx/dt = A x, exact through the matrix exponential), the
+:class:`HarmonicOscillator`, the :class:`Pendulum` in angle form and the :class:`CartesianPendulum` in
+constrained Cartesian form (Jacobi elliptic solutions), and the 1D :class:`WaveEquation` (Fourier series,
+method of lines). Planned (see the project's issues): cylinder flow, sea-surface temperature.
 This package uses only the core's tableaus and integration.
 """
 
@@ -10,6 +11,7 @@ from .base import Parameter, System
 from .linear import LinearSystem, harmonic_oscillator_matrix
 from .oscillator import HarmonicOscillator
 from .pendulum import CartesianPendulum, Pendulum
+from .registry import SYSTEMS, make_system
 from .wave import WaveEquation
 
 __all__ = [
@@ -18,7 +20,9 @@ __all__ = [
     "LinearSystem",
     "Parameter",
     "Pendulum",
+    "SYSTEMS",
     "System",
     "WaveEquation",
     "harmonic_oscillator_matrix",
+    "make_system",
 ]

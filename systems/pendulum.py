@@ -112,6 +112,11 @@ class _PendulumPhysics:
             return 4 * float(special.ellipk(k2)) / self.natural_frequency
         return 2 * float(special.ellipk(1 / k2)) / (math.sqrt(k2) * self.natural_frequency)
 
+    def trajectory_parameters(self, x0: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Energy and period (s; one revolution for rotation) of each trajectory."""
+        periods = torch.tensor([self.period(state) for state in x0], dtype=torch.float64)
+        return {**super().trajectory_parameters(x0), "period": periods}
+
     def _sample_angles(self, n: int, generator: torch.Generator, max_amplitude: float) -> torch.Tensor:
         """theta0 ~ U[-A, A]; theta0' = +-U[0, 1] * the speed at theta0 of the orbit with turning point A."""
         if not 0 < max_amplitude < math.pi:

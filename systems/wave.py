@@ -232,6 +232,15 @@ class WaveEquation(System):
         states = torch.cat([u @ vectors.T, v @ vectors.T], dim=-1)
         return states.reshape(times.shape[0], *x0.shape)
 
+    def numerical_solution(self, x0: torch.Tensor, times: torch.Tensor, **_: object) -> torch.Tensor:
+        """The method of lines of order ``stencil_order``, exact in time (:meth:`method_of_lines_solution`):
+        the only error is the space discretisation's."""
+        return self.method_of_lines_solution(x0, times)
+
+    def numerical_details(self) -> dict:
+        return {"method": f"method of lines, order-{self.stencil_order} finite differences, exact in time "
+                          f"(eigenvectors of the symmetric Laplacian)", "nodes": self.nodes}
+
     # -- exact solutions -------------------------------------------------------------------------------------
 
     def series(self, x: torch.Tensor, t: torch.Tensor, a: torch.Tensor | None = None, b: torch.Tensor | None = None):
@@ -286,12 +295,42 @@ class WaveEquation(System):
         frequencies = torch.arange(1, self.n_modes + 1, dtype=torch.float64) * math.pi * self.speed
         return float(0.25 * (frequencies**2 * self.displacement_coefficients**2 + self.velocity_coefficients**2).sum())
 
+    def band_limited_energy(self, x: torch.Tensor) -> torch.Tensor:
+        """The continuum energy (1/4) sum_n (w_n^2 a_n^2 + b_n^2) of the band-limited functions through the grid
+        values of ``x`` (see :meth:`grid_sine_coefficients`), shape ``x.shape[:-1]``: exactly conserved by
+        :meth:`solution`."""
+        a, b = self.grid_sine_coefficients(self.check_state(x))
+        frequencies = torch.arange(1, self.nodes + 1, dtype=torch.float64) * math.pi * self.speed
+        return 0.25 * (frequencies**2 * a**2 + b**2).sum(-1)
+
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         x = self.check_state(x)
         n, h = self.nodes, self.spacing
         u, v = x[..., :n], x[..., n:]
         padded = torch.nn.functional.pad(u, (1, 1))
         return 0.5 * h * (v**2).sum(-1) + 0.5 * self.speed**2 / h * (padded.diff(dim=-1) ** 2).sum(-1)
+
+    def analytical_trajectories(
+        self, times: torch.Tensor, initial_conditions: torch.Tensor | None, n: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Given initial states: their band-limited exact solutions (:meth:`solution`). Otherwise the first
+        trajectory starts from the configured data f, g (exact series, :meth:`series_solution`) and the
+        other n - 1 from :meth:`sample_initial_conditions`."""
+        if initial_conditions is not None:
+            return super().analytical_trajectories(times, initial_conditions, n, generator)
+        first = self.series_solution(times).unsqueeze(0)
+        if n == 1:
+            return first[:, 0], first
+        x0, rest = super().analytical_trajectories(times, None, n - 1, generator)
+        return torch.cat([first[:, 0], x0]), torch.cat([first, rest])
+
+    def analytical_details(self) -> dict:
+        return {
+            "method": self.analytical_method,
+            "n_modes": self.n_modes,
+            "coefficients": "closed form (sympy)" if self.coefficients_exact else "QAWO quadrature",
+            "truncation_error_estimate": self.truncation_error,
+        }
 
     def sample_initial_conditions(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """Band-limited random data: displacement and velocity sum_{k<=4} c_k sin(k pi x) with

@@ -287,3 +287,10 @@ def test_band_limited_solution_starts_at_the_state_and_matches_the_method_of_lin
 def test_wave_refuses_bad_parameters(kwargs, message):
     with pytest.raises(ValueError, match=message):
         WaveEquation(n_modes=5, **kwargs)
+
+
+def test_method_of_lines_solution_matches_solve_ivp_on_the_semi_discrete_system():
+    wave = WaveEquation(nodes=12, n_modes=10, stencil_order=4)
+    x0 = wave.sample_initial_conditions(1, torch.Generator().manual_seed(5))[0]
+    times = torch.linspace(0, 2, 9, dtype=torch.float64)
+    torch.testing.assert_close(wave.method_of_lines_solution(x0, times), reference(wave, x0, times), rtol=0, atol=1e-10)

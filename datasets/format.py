@@ -1,0 +1,259 @@
+"""The dynlearn dataset format: one HDF5 file per dataset, self-describing, readable with plain h5py.
+
+Layout (format "dynlearn-dataset", version 1)::
+
+    /states                      float64 (n_trajectories, n_times, *state_shape), chunked, gzip + shuffle
+    /times                       float64 (n_times,), t_k = t0 + k*dt exactly as computed (never accumulated)
+    /initial_conditions          float64 (n_trajectories, *state_shape), equal to states[:, 0]
+    /trajectory_parameters/NAME  float64 (n_trajectories,), optional per-trajectory numbers (energy, period, ...)
+    attributes of /:
+        format = "dynlearn-dataset", format_version = 1
+        system (name), parameters (JSON object), state_names (JSON list)
+        generator (JSON object: kind "analytical" or "numerical", method, tolerances or resolution)
+        t0, dt, n_steps, seed (absent when the initial conditions were given), initial_conditions_source
+        dynlearn_version, torch_version, numpy_version, h5py_version, created (ISO 8601, UTC)
+        checksum_sha256: SHA-256 of the little-endian float64 bytes of times, initial_conditions, states
+                         (in that order, C order)
+
+A file is written under a temporary name beside the target and renamed when complete, so an interrupted
+write never leaves a file that looks finished. Reading validates every field and fails with a message that
+names the file and the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dynlearn._files import atomic_write
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DatasetFormatError", "TrajectoryDataset", "read_dataset", "write_dataset"]
+
+FORMAT_NAME = "dynlearn-dataset"
+FORMAT_VERSION = 1
+_TIME_TOLERANCE = 1e-12
+
+
+class DatasetFormatError(ValueError):
+    """A file that is not a valid dynlearn dataset; the message names the file and the field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrajectoryDataset:
+    """Trajectories of one system on one uniform time grid, with everything needed to reproduce them.
+
+    Attributes:
+        states: ``(n_trajectories, n_times, *state_shape)`` float64.
+        times: ``(n_times,)`` float64, t0 + k*dt.
+        initial_conditions: ``(n_trajectories, *state_shape)``, equal to ``states[:, 0]``.
+        system, parameters, state_names: what was simulated.
+        generator: how (``{"kind": "analytical" | "numerical", "method": ..., ...}``).
+        t0, dt: the time grid. seed: of the sampled initial conditions (None when they were given).
+        trajectory_parameters: per-trajectory numbers, each ``(n_trajectories,)``.
+        attributes: on a dataset read from a file, every attribute of the file (versions, created, checksum).
+    """
+
+    states: torch.Tensor
+    times: torch.Tensor
+    initial_conditions: torch.Tensor
+    system: str
+    parameters: dict[str, Any]
+    state_names: tuple[str, ...]
+    generator: dict[str, Any]
+    t0: float
+    dt: float
+    seed: int | None = None
+    trajectory_parameters: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
+    attributes: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def n_trajectories(self) -> int:
+        return self.states.shape[0]
+
+    @property
+    def n_times(self) -> int:
+        return self.states.shape[1]
+
+    @property
+    def n_steps(self) -> int:
+        return self.n_times - 1
+
+    @property
+    def state_shape(self) -> tuple[int, ...]:
+        return tuple(self.states.shape[2:])
+
+    def validate(self, where: str = "dataset") -> None:
+        """Check shapes, the time grid and finiteness; raise :class:`DatasetFormatError` naming the field."""
+        states, times, initial = self.states, self.times, self.initial_conditions
+        if states.ndim < 3:
+            raise DatasetFormatError(
+                f"{where}: states: expected (n_trajectories, n_times, *state_shape), got shape {tuple(states.shape)}"
+            )
+        if states.shape[0] < 1 or states.shape[1] < 1:
+            raise DatasetFormatError(f"{where}: states: empty, shape {tuple(states.shape)}")
+        if times.ndim != 1 or times.shape[0] != states.shape[1]:
+            raise DatasetFormatError(
+                f"{where}: times: expected shape ({states.shape[1]},) to match states, got {tuple(times.shape)}"
+            )
+        if tuple(initial.shape) != (states.shape[0], *states.shape[2:]):
+            raise DatasetFormatError(
+                f"{where}: initial_conditions: expected shape {(states.shape[0], *states.shape[2:])}, "
+                f"got {tuple(initial.shape)}"
+            )
+        if not (math.isfinite(self.dt) and self.dt > 0 and math.isfinite(self.t0)):
+            raise DatasetFormatError(f"{where}: dt, t0: need a finite dt > 0 and a finite t0, got {self.dt}, {self.t0}")
+        expected = self.t0 + torch.arange(times.shape[0], dtype=torch.float64) * self.dt
+        deviation = float((times.to(torch.float64) - expected).abs().max())
+        if deviation > _TIME_TOLERANCE * max(1.0, float(expected.abs().max())):
+            raise DatasetFormatError(
+                f"{where}: times: not the grid t0 + k*dt (t0 = {self.t0}, dt = {self.dt}); off by up to {deviation:.3g}"
+            )
+        if not bool(torch.isfinite(states).all()):
+            raise DatasetFormatError(f"{where}: states: contain NaN or inf")
+        if not torch.equal(initial, states[:, 0]):
+            raise DatasetFormatError(f"{where}: initial_conditions: differ from states[:, 0]")
+        if len(self.state_names) != int(np.prod(self.state_shape)):
+            raise DatasetFormatError(
+                f"{where}: state_names: {len(self.state_names)} names for a state of shape {self.state_shape}"
+            )
+        for name, values in self.trajectory_parameters.items():
+            if tuple(values.shape) != (states.shape[0],):
+                raise DatasetFormatError(
+                    f"{where}: trajectory_parameters/{name}: expected shape ({states.shape[0]},), got {tuple(values.shape)}"
+                )
+
+
+def _checksum(times: np.ndarray, initial: np.ndarray, states: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for array in (times, initial, states):
+        digest.update(np.ascontiguousarray(array, dtype="<f8").tobytes())
+    return digest.hexdigest()
+
+
+def write_dataset(path: str | os.PathLike, dataset: TrajectoryDataset, *, overwrite: bool = False) -> Path:
+    """Validate ``dataset`` and write it to ``path`` atomically (temporary file, then rename).
+
+    Refuses to replace an existing file unless ``overwrite=True``; nothing is written when validation fails.
+    """
+    import h5py
+
+    from dynlearn import __version__
+
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite=True (or --overwrite) to replace it")
+    dataset.validate(str(target))
+    states = dataset.states.detach().to("cpu", torch.float64).numpy()
+    times = dataset.times.detach().to("cpu", torch.float64).numpy()
+    initial = dataset.initial_conditions.detach().to("cpu", torch.float64).numpy()
+    attributes = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "system": dataset.system,
+        "parameters": json.dumps(dataset.parameters),
+        "state_names": json.dumps(list(dataset.state_names)),
+        "generator": json.dumps(dataset.generator),
+        "t0": float(dataset.t0),
+        "dt": float(dataset.dt),
+        "n_steps": int(dataset.n_steps),
+        "initial_conditions_source": "sampled" if dataset.seed is not None else "given",
+        "dynlearn_version": str(__version__),
+        "torch_version": str(torch.__version__),
+        "numpy_version": str(np.__version__),
+        "h5py_version": str(h5py.__version__),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "checksum_sha256": _checksum(times, initial, states),
+    }
+    if dataset.seed is not None:
+        attributes["seed"] = int(dataset.seed)
+
+    def write(temporary: Path) -> None:
+        with h5py.File(temporary, "w") as handle:
+            chunk_times = min(states.shape[1], max(1, (1 << 20) // max(1, 8 * int(np.prod(states.shape[2:])))))
+            handle.create_dataset(
+                "states", data=states, chunks=(1, chunk_times, *states.shape[2:]), compression="gzip",
+                compression_opts=4, shuffle=True,
+            )
+            handle.create_dataset("times", data=times)
+            handle.create_dataset("initial_conditions", data=initial)
+            group = handle.create_group("trajectory_parameters")
+            for name, values in dataset.trajectory_parameters.items():
+                group.create_dataset(name, data=values.detach().to("cpu", torch.float64).numpy())
+            handle.attrs.update(attributes)
+
+    return atomic_write(target, write)
+
+
+_REQUIRED = ("system", "parameters", "state_names", "generator", "t0", "dt", "n_steps", "checksum_sha256")
+
+
+def read_dataset(path: str | os.PathLike, *, verify_checksum: bool = True) -> TrajectoryDataset:
+    """Read and validate a dataset file; errors name the file and the field at fault."""
+    import h5py
+
+    source = Path(path)
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no such dataset file")
+    try:
+        handle = h5py.File(source, "r")
+    except OSError as error:
+        raise DatasetFormatError(f"{source}: not an HDF5 file ({error})") from None
+    with handle:
+        found = handle.attrs.get("format")
+        if found != FORMAT_NAME:
+            raise DatasetFormatError(f"{source}: attribute 'format' is {found!r}, not {FORMAT_NAME!r}: not a dynlearn dataset")
+        version = int(handle.attrs.get("format_version", -1))
+        if version != FORMAT_VERSION:
+            raise DatasetFormatError(
+                f"{source}: attribute 'format_version' is {version}; this dynlearn reads version {FORMAT_VERSION}"
+            )
+        for name in _REQUIRED:
+            if name not in handle.attrs:
+                raise DatasetFormatError(f"{source}: attribute {name!r} is missing")
+        for name in ("states", "times", "initial_conditions"):
+            if name not in handle or not isinstance(handle[name], h5py.Dataset):
+                raise DatasetFormatError(f"{source}: dataset {name!r} is missing")
+        states = handle["states"][()]
+        times = handle["times"][()]
+        initial = handle["initial_conditions"][()]
+        per_trajectory = {}
+        if "trajectory_parameters" in handle:
+            per_trajectory = {k: torch.from_numpy(v[()]) for k, v in handle["trajectory_parameters"].items()}
+        attributes = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in handle.attrs.items()}
+    decoded = {}
+    for name in ("parameters", "state_names", "generator"):
+        try:
+            decoded[name] = json.loads(attributes[name])
+        except (TypeError, json.JSONDecodeError):
+            raise DatasetFormatError(f"{source}: attribute {name!r} is not valid JSON") from None
+    if verify_checksum and _checksum(times, initial, states) != attributes["checksum_sha256"]:
+        raise DatasetFormatError(
+            f"{source}: the content checksum does not match attribute 'checksum_sha256': the file was changed or is corrupt"
+        )
+    dataset = TrajectoryDataset(
+        states=torch.from_numpy(np.asarray(states, dtype=np.float64)),
+        times=torch.from_numpy(np.asarray(times, dtype=np.float64)),
+        initial_conditions=torch.from_numpy(np.asarray(initial, dtype=np.float64)),
+        system=str(attributes["system"]),
+        parameters=decoded["parameters"],
+        state_names=tuple(decoded["state_names"]),
+        generator=decoded["generator"],
+        t0=float(attributes["t0"]),
+        dt=float(attributes["dt"]),
+        seed=int(attributes["seed"]) if "seed" in attributes else None,
+        trajectory_parameters=per_trajectory,
+        attributes=attributes,
+    )
+    dataset.validate(str(source))
+    if dataset.n_steps != int(attributes["n_steps"]):
+        raise DatasetFormatError(f"{source}: attribute 'n_steps' is {attributes['n_steps']} but times hold {dataset.n_steps} steps")
+    return dataset

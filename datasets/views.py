@@ -1,0 +1,120 @@
+"""Torch views of a trajectory dataset: one-step pairs, S-step windows, whole trajectories, and a split by
+trajectory (never by time step, so no trajectory leaks between training and test).
+
+Each view is a ``torch.utils.data.Dataset`` for ``DataLoader`` and also hands out all of its samples at
+once as stacked tensors (``tensors()``), which is how small problems train fastest (full batch, no
+per-sample Python).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .format import TrajectoryDataset
+
+__all__ = ["split_trajectories", "OneStepPairs", "StepWindows", "WholeTrajectories"]
+
+
+def split_trajectories(
+    n_trajectories: int, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
+) -> tuple[torch.Tensor, ...]:
+    """Shuffle trajectory indices (seeded) and cut them into parts of the given fractions.
+
+    Every part with a positive fraction gets at least one trajectory; raises when there are too few.
+    Returns one sorted index tensor per fraction.
+    """
+    if any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
+        raise ValueError(f"fractions must be >= 0 and sum to 1, got {tuple(fractions)}")
+    wanted = sum(1 for f in fractions if f > 0)
+    if n_trajectories < wanted:
+        raise ValueError(f"{n_trajectories} trajectories cannot fill {wanted} non-empty parts {tuple(fractions)}")
+    counts = [int(round(f * n_trajectories)) if f > 0 else 0 for f in fractions]
+    counts = [max(c, 1) if f > 0 else 0 for c, f in zip(counts, fractions)]
+    while sum(counts) > n_trajectories:  # take from the largest part
+        counts[counts.index(max(counts))] -= 1
+    counts[max(range(len(counts)), key=lambda i: fractions[i])] += n_trajectories - sum(counts)
+    order = torch.randperm(n_trajectories, generator=torch.Generator().manual_seed(seed))
+    parts, start = [], 0
+    for count in counts:
+        parts.append(order[start : start + count].sort().values)
+        start += count
+    return tuple(parts)
+
+
+def _select(dataset: TrajectoryDataset, trajectories: torch.Tensor | Sequence[int] | None) -> torch.Tensor:
+    if trajectories is None:
+        return dataset.states
+    index = torch.as_tensor(trajectories, dtype=torch.long)
+    if index.numel() and (index.min() < 0 or index.max() >= dataset.n_trajectories):
+        raise IndexError(f"trajectory indices must lie in [0, {dataset.n_trajectories}), got {index.tolist()}")
+    return dataset.states[index]
+
+
+class StepWindows(torch.utils.data.Dataset):
+    """Samples (x_k, (x_{k+1}, ..., x_{k+S})) from every trajectory and every start k = 0..n_times-1-S.
+
+    Items: a state ``(*state_shape)`` and its S successors ``(S, *state_shape)``. ``tensors()`` returns all
+    of them: ``(N, *state_shape)`` and ``(N, S, *state_shape)``.
+    """
+
+    def __init__(
+        self, dataset: TrajectoryDataset, steps: int, trajectories: torch.Tensor | Sequence[int] | None = None
+    ) -> None:
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        if steps >= dataset.n_times:
+            raise ValueError(f"steps = {steps} needs trajectories of more than {steps} times; they have {dataset.n_times}")
+        self.states = _select(dataset, trajectories)
+        self.steps = steps
+        self.dt = dataset.dt
+        self.starts_per_trajectory = dataset.n_times - steps
+
+    def __len__(self) -> int:
+        return self.states.shape[0] * self.starts_per_trajectory
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        trajectory, start = divmod(index % len(self), self.starts_per_trajectory)
+        window = self.states[trajectory, start : start + self.steps + 1]
+        return window[0], window[1:]
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        windows = self.states.unfold(1, self.steps + 1, 1)  # (B, starts, *state, S + 1)
+        windows = windows.movedim(-1, 2).reshape(-1, self.steps + 1, *self.states.shape[2:])
+        return windows[:, 0], windows[:, 1:]
+
+
+class OneStepPairs(StepWindows):
+    """Samples (x_k, x_{k+1}): the one-step data a discrete map or an embedded model is trained on.
+    ``tensors()`` returns ``(N, *state_shape)`` twice."""
+
+    def __init__(self, dataset: TrajectoryDataset, trajectories: torch.Tensor | Sequence[int] | None = None) -> None:
+        super().__init__(dataset, 1, trajectories)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        state, successors = super().__getitem__(index)
+        return state, successors[0]
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        states, successors = super().tensors()
+        return states, successors[:, 0]
+
+
+class WholeTrajectories(torch.utils.data.Dataset):
+    """Whole trajectories ``(n_times, *state_shape)``, one per item; ``times`` is the shared grid."""
+
+    def __init__(self, dataset: TrajectoryDataset, trajectories: torch.Tensor | Sequence[int] | None = None) -> None:
+        self.states = _select(dataset, trajectories)
+        self.times = dataset.times
+
+    def __len__(self) -> int:
+        return self.states.shape[0]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.states[index]
+
+    def tensors(self) -> torch.Tensor:
+        return self.states
