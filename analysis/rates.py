@@ -126,6 +126,8 @@ def fit_convergence_rate(
         raise ValueError(f"dts must be distinct, got {dt_array.tolist()}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    if window is not None and not (len(window) == 2 and 0 < window[0] < window[1]):
+        raise ValueError(f"window must be (dt_min, dt_max) with 0 < dt_min < dt_max, got {window!r}")
     if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 2:
         raise ValueError(f"min_points must be an integer >= 2, got {min_points!r}")
     floors = None

@@ -20,6 +20,7 @@ the rooted trees of Butcher's theory, up to order 5.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import re
 from fractions import Fraction
 from functools import cache, cached_property
@@ -104,8 +105,10 @@ def _exact(value: ExactNumber, where: str) -> sympy.Expr:
         )
     if isinstance(value, Fraction):
         return sympy.Rational(value.numerator, value.denominator)
-    if isinstance(value, (int, sympy.Expr)):
-        return sympy.sympify(value)
+    if isinstance(value, numbers.Integral):
+        return sympy.Integer(int(value))
+    if isinstance(value, sympy.Expr):
+        return value
     if isinstance(value, str):
         try:
             parsed = sympy.sympify(value, rational=True)
