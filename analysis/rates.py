@@ -94,6 +94,7 @@ def fit_convergence_rate(
     floor: float | Sequence[float] | None = None,
     detect_floor: bool = True,
     window: tuple[float, float] | None = None,
+    asymptotic_tolerance: float | None = None,
     confidence: float = 0.95,
     min_points: int = 3,
 ) -> ConvergenceRate:
@@ -104,7 +105,10 @@ def fit_convergence_rate(
     point, e.g. an estimate of accumulated round-off), and, with ``detect_floor``, at the fine end of the
     ladder where the error stops decreasing: the local slope between neighbours falls below 3/4 of the slope
     of the steepest part of the ladder (the median of three consecutive local slopes), as it does in a
-    round-off floor or at the plateau of a learned vector field.
+    round-off floor or at the plateau of a learned vector field. With ``asymptotic_tolerance`` (e.g. 0.25),
+    points at the coarse end are dropped too, from the first local slope that differs from the finest local
+    slope by more than that fraction of it: the pre-asymptotic range, where higher-order terms still bend
+    the curve.
 
     Args:
         dts: step sizes (> 0, distinct), any order.
@@ -147,6 +151,10 @@ def fit_convergence_rate(
 
     if detect_floor:
         _drop_flattened_tail(dt_array, error_array, reasons, min_points)
+    if asymptotic_tolerance is not None:
+        if not asymptotic_tolerance > 0:
+            raise ValueError(f"asymptotic_tolerance must be > 0, got {asymptotic_tolerance}")
+        _drop_preasymptotic_head(dt_array, error_array, reasons, min_points, asymptotic_tolerance)
 
     used = np.array([reason == "" for reason in reasons])
     if used.sum() < min_points:
@@ -200,3 +208,22 @@ def _drop_flattened_tail(dts: np.ndarray, errors: np.ndarray, reasons: list[str]
             f"{FLATTENING_FRACTION} x {steepest:.2f})"
         )
         kept -= 1
+
+
+def _drop_preasymptotic_head(
+    dts: np.ndarray, errors: np.ndarray, reasons: list[str], min_points: int, tolerance: float
+) -> None:
+    """Mark, from the coarse end, the points before the asymptotic range (in place)."""
+    candidates = [i for i in np.argsort(dts) if reasons[i] == ""]  # fine to coarse
+    if len(candidates) <= min_points:
+        return
+    slopes = np.diff(np.log(errors[candidates])) / np.diff(np.log(dts[candidates]))
+    asymptotic = slopes[0]
+    for j, slope in enumerate(slopes):
+        if abs(slope - asymptotic) > tolerance * abs(asymptotic) and j + 1 >= min_points:
+            for index in candidates[j + 1 :]:
+                reasons[index] = (
+                    f"pre-asymptotic: local slope {slope:.2f} differs from the asymptotic {asymptotic:.2f} "
+                    f"by more than {tolerance:.0%}"
+                )
+            return

@@ -1,5 +1,6 @@
 """The ``dynlearn`` command line.
 
+    dynlearn study SYSTEM [-o FOLDER]         the learned-integrator experiment (the main job)
     dynlearn demo [-o FOLDER]                 convergence of every explicit scheme on the oscillator
     dynlearn schemes                          the registered Butcher tableaus
     dynlearn generate SYSTEM [...] -o FILE    a dataset of a system's trajectories (HDF5)
@@ -71,6 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("schemes", help="list the registered Butcher tableaus", description="List the registered "
                         "Butcher tableaus with their order, stages and evaluations of f per fixed step.")
+    study = commands.add_parser(
+        "study",
+        help="the learned-integrator experiment: continuous model or discrete map?",
+        description=(
+            "Train a vector field G inside euler, midpoint, rk4 and midpoint+rk4 on exact data of SYSTEM, evaluate "
+            "every G in every scheme over a ladder of dt around the training dt, judge each (continuous / discrete), "
+            "reconstruct the operators of linear models, and write report.md, results.json and convergence_grid.png."
+        ),
+    )
+    study.add_argument("system", choices=["pendulum", "pendulum-xy", "oscillator", "wave"], nargs="?",
+                       default="pendulum", help="which system (default: %(default)s)")
+    study.add_argument("-o", "--output", default=None, help="output folder (default: dynlearn-study-SYSTEM)")
+    study.add_argument("--iterations", type=_positive_int, default=None,
+                       help="training iterations per model (default: the recipe's, 8000; the original study used 50000)")
+    study.add_argument("--seeds", type=int, nargs="+", default=[0], help="train every model once per seed (default: 0)")
     _add_generate(commands)
     info = commands.add_parser("info", help="describe a dataset file", description="Validate a dataset file and "
                                "print what it holds.")
@@ -122,6 +138,23 @@ def _add_generate(commands) -> None:
     for name, kind in _system_options():
         generate.add_argument(f"--{name.replace('_', '-')}", dest=f"parameter_{name}", type=kind, default=None,
                               help=argparse.SUPPRESS)
+
+
+def _run_study(arguments: argparse.Namespace) -> int:
+    from .analysis.experiment import run_study
+
+    output = arguments.output or f"dynlearn-study-{arguments.system}"
+    outcome = run_study(arguments.system, output, seeds=arguments.seeds, iterations=arguments.iterations)
+    print(f"{arguments.system}: trained at dt = {outcome.recipe.training_dt:g}, evaluated to T = {outcome.recipe.t_final:g}"
+          f" ({outcome.seconds:.0f} s)\n")
+    print(outcome.study.swap_table())
+    if outcome.reconstruction:
+        from .analysis.experiment import markdown_reconstruction
+
+        print()
+        print(markdown_reconstruction(outcome.reconstruction, outcome.recipe.training_dt))
+    print(f"\nwrote {', '.join(str(p) for p in outcome.files)}")
+    return 0
 
 
 def _run_generate(arguments: argparse.Namespace) -> int:
@@ -230,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_demo(arguments)
         if arguments.command == "schemes":
             return _run_schemes(arguments)
+        if arguments.command == "study":
+            return _run_study(arguments)
         if arguments.command == "generate":
             return _run_generate(arguments)
         if arguments.command == "info":

@@ -32,6 +32,8 @@ _ALIASES: dict[str, str] = {
     "rk4_38": "rk38",
     "kutta38": "rk38",
     "dormand_prince5": "dopri5",
+    "implicit_euler": "backward_euler",
+    "crank_nicolson": "trapezoid",
 }
 
 
@@ -143,6 +145,16 @@ def _builtin() -> list[ButcherTableau]:
                 "The seventh stage has zero weight (it is the first stage of the next step in the adaptive "
                 "method), so a fixed step costs six evaluations."
             ),
+        ),
+        # Implicit methods: for analysis (stability functions, operator reconstruction, linear models through
+        # dynlearn.stability_matrix); step and rollout refuse them.
+        ButcherTableau(
+            name="backward_euler", a=[[1]], b=[1], c=[1], order=1,
+            description="Backward (implicit) Euler, L-stable. Implicit: analysis and linear models only.",
+        ),
+        ButcherTableau(
+            name="trapezoid", a=[[0, 0], ["1/2", "1/2"]], b=["1/2", "1/2"], c=[0, 1], order=2,
+            description="The implicit trapezoid rule (Crank-Nicolson), A-stable. Implicit: analysis and linear models only.",
         ),
     ]
 

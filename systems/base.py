@@ -11,13 +11,14 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
+import warnings
 from typing import Any, ClassVar, Sequence
 
 import torch
 
 from dynlearn.adaptive import odeint
 
-__all__ = ["Parameter", "System", "check_positive"]
+__all__ = ["Parameter", "PrecisionWarning", "System", "as_times", "check_positive"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,8 +145,20 @@ class System(abc.ABC):
         return "\n".join(lines)
 
 
+class PrecisionWarning(UserWarning):
+    """Times given in less than float64: exact solutions are evaluated at the rounded times."""
+
+
 def as_times(times: torch.Tensor | Sequence[float]) -> torch.Tensor:
-    """Times as a 1-D float64 tensor."""
+    """Times as a 1-D float64 tensor. Warns when given a lower-precision tensor (``torch.arange(n) * 0.1`` is
+    float32: its times are off by ~1e-8 relative, and so is an exact solution evaluated at them)."""
+    if isinstance(times, torch.Tensor) and times.is_floating_point() and torch.finfo(times.dtype).bits < 64:
+        warnings.warn(
+            f"times given as {times.dtype}: the exact solution is evaluated at these rounded times; pass float64 "
+            f"times (e.g. torch.arange(n, dtype=torch.float64) * dt) for full precision",
+            PrecisionWarning,
+            stacklevel=3,
+        )
     tensor = torch.as_tensor(times, dtype=torch.float64)
     if tensor.ndim != 1:
         raise ValueError(f"times must be one-dimensional, got shape {tuple(tensor.shape)}")

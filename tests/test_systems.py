@@ -61,11 +61,11 @@ def test_oscillator_solution_satisfies_its_ode_and_energy_law(frequency, damping
 def test_oscillator_step_map_and_solve_ivp():
     system = HarmonicOscillator(2.0, 0.1)
     x0 = torch.tensor([1.0, -0.5], dtype=torch.float64)
-    torch.testing.assert_close(system.step_map(0.05) @ x0, system.solution(x0, torch.tensor([0.05]))[0])
+    torch.testing.assert_close(system.step_map(0.05) @ x0, system.solution(x0, torch.tensor([0.05], dtype=torch.float64))[0])
     times = torch.linspace(0, 4, 9, dtype=torch.float64)
     torch.testing.assert_close(system.solution(x0, times), reference(system, x0, times), rtol=0, atol=1e-11)
     undamped = HarmonicOscillator(3.0)
-    energies = undamped.energy(undamped.solution(x0, torch.linspace(0, 10, 50)))
+    energies = undamped.energy(undamped.solution(x0, torch.linspace(0, 10, 50, dtype=torch.float64)))
     assert (energies - energies[0]).abs().max() < 1e-12
 
 
@@ -86,7 +86,7 @@ def test_pendulum_reproduces_the_published_reference_values():
     pendulum = Pendulum(9.81, 1.0)
     x0 = torch.tensor([3 * math.pi / 4, 0.0], dtype=torch.float64)
     assert pendulum.period(x0) == pytest.approx(3.065, abs=5e-4)
-    theta, velocity = pendulum.solution(x0, torch.tensor([2.0]))[0].tolist()
+    theta, velocity = pendulum.solution(x0, torch.tensor([2.0], dtype=torch.float64))[0].tolist()
     assert theta == pytest.approx(-1.51667, abs=1e-5)
     assert velocity == pytest.approx(3.86457, abs=1e-5)
 
@@ -117,7 +117,7 @@ def test_pendulum_solution_matches_solve_ivp_and_conserves_energy(state, gravity
 def test_pendulum_is_periodic_and_batched():
     pendulum = Pendulum()
     x0 = torch.tensor([[0.5, 1.0], [2.5, -0.3], [0.0, 7.0], [-1.0, -8.0]], dtype=torch.float64)
-    states = pendulum.solution(x0, torch.linspace(0, 2, 5))
+    states = pendulum.solution(x0, torch.linspace(0, 2, 5, dtype=torch.float64))
     assert states.shape == (5, 4, 2)
     for b in range(4):
         period = pendulum.period(x0[b])
@@ -125,13 +125,13 @@ def test_pendulum_is_periodic_and_batched():
         revolutions = 0.0 if abs(x0[b, 1]) < 6 else 2 * math.pi * math.copysign(1, float(x0[b, 1]))
         torch.testing.assert_close(after, x0[b] + torch.tensor([revolutions, 0.0], dtype=torch.float64),
                                    rtol=0, atol=1e-9)
-        torch.testing.assert_close(states[:, b], pendulum.solution(x0[b], torch.linspace(0, 2, 5)), rtol=0, atol=0)
+        torch.testing.assert_close(states[:, b], pendulum.solution(x0[b], torch.linspace(0, 2, 5, dtype=torch.float64)), rtol=0, atol=0)
 
 
 def test_pendulum_refuses_the_separatrix_and_bad_parameters():
     pendulum = Pendulum()
     with pytest.raises(ValueError, match="separatrix"):
-        pendulum.solution(torch.tensor([math.pi, 0.0], dtype=torch.float64), torch.tensor([1.0]))
+        pendulum.solution(torch.tensor([math.pi, 0.0], dtype=torch.float64), torch.tensor([1.0], dtype=torch.float64))
     with pytest.raises(ValueError, match="gravity"):
         Pendulum(gravity=-1.0)
     with pytest.raises(ValueError, match="length"):

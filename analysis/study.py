@@ -1,0 +1,325 @@
+"""The convergence study of learned vector fields: continuous model or discrete map?
+
+A trained vector field G is frozen and evaluated inside every scheme over a ladder of step sizes that holds
+the training step dt_train exactly, coarser multiples (4 and 2 dt_train where they divide T) and its
+sub-multiples dt_train / 2^k, always to the same final time T. Its error against the exact solution tells:
+
+- a continuous model: the error falls with dt at (about) the evaluation scheme's order, down to a plateau,
+  the error of G itself. It can be moved to other schemes: each converges to the same low plateau.
+- a discrete map: the error dips at dt_train, where G reproduces the training data (it learned the
+  scheme's one-step map, errors included), and rises to a high plateau when dt is refined, since G is not
+  the vector field (trained inside forward Euler, G is close to the modified field f + (dt/2) f' f + ...).
+
+Numbers reported per (model, evaluation scheme), with the thresholds that decide the verdict:
+
+- the error judged is by default the RMS error over the trajectory (the error at T is reported too);
+- plateau: geometric mean of the errors at the two finest dt;
+- dip depth: err(dt_train) / plateau; below DIP_THRESHOLD = 0.5 the verdict is "discrete: overfits dt_train";
+- rate: the slope of log err against log dt for dt <= dt_train (the asymptotic side: the coarser rungs are
+  pre-asymptotic, there to show the dip and the stability limit), on the points above 3 x the plateau once
+  the curve has flattened (its three finest errors within 10%), in the asymptotic window (local slopes
+  within 25% of the finest one), with the window; where fewer than two points lie above the plateau there,
+  the whole ladder's (coarser rungs included).
+- verdict, in this order: a dip is "discrete: overfits dt_train"; an error within a factor 2 of the plateau
+  at every dt <= dt_train is "continuous: at its plateau"; a rate >= CONVERGING_RATE = 0.5 is
+  "continuous: converges at order r"; anything else "inconclusive".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from dynlearn._checks import as_positive_step, steps_in
+from dynlearn.tableaus import get_tableau
+
+from .convergence import convergence_test
+from .rates import ConvergenceRate, fit_convergence_rate
+
+__all__ = ["DIP_THRESHOLD", "CONVERGING_RATE", "SchemeEvaluation", "ConvergenceStudy", "convergence_study", "study_ladder"]
+
+DIP_THRESHOLD = 0.5
+CONVERGING_RATE = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemeEvaluation:
+    """One trained model evaluated inside one scheme over the ladder."""
+
+    model: str
+    scheme: str
+    order: int
+    final_errors: tuple[float, ...]
+    rms_errors: tuple[float, ...]
+    rate: ConvergenceRate | None
+    plateau: float
+    rms_plateau: float
+    error_at_training_dt: float
+    dip_depth: float
+    verdict: str
+
+    @property
+    def is_discrete(self) -> bool:
+        return self.verdict.startswith("discrete")
+
+    @property
+    def is_continuous(self) -> bool:
+        return self.verdict.startswith("continuous")
+
+
+def study_ladder(t_final: float, training_dt: float, coarser: int = 2, finer: int = 6) -> tuple[int, ...]:
+    """Step counts over [0, T]: T / (2^j dt_train) for j = coarser..1 where whole, T / dt_train, and
+    2^k T / dt_train for k = 1..finer. The training step is on the ladder exactly."""
+    base = steps_in(t_final, training_dt, dt_name="training_dt")
+    counts = [base // 2**j for j in range(coarser, 0, -1) if base % 2**j == 0]
+    return tuple(counts + [base * 2**k for k in range(finer + 1)])
+
+
+#: local slopes within this fraction of the finest one belong to the asymptotic window
+ASYMPTOTIC_TOLERANCE = 0.25
+
+
+#: errors within this factor of the plateau are at the plateau, not on the way down to it
+PLATEAU_FACTOR = 3.0
+
+
+def _plateau_reached(errors: np.ndarray) -> bool:
+    """The three finest errors agree to 10%: the curve has flattened."""
+    finest = errors[-3:]
+    return bool(np.all(np.isfinite(finest)) and finest.max() <= 1.1 * finest.min())
+
+
+def _fit(dts: np.ndarray, errors: np.ndarray, plateau: float) -> ConvergenceRate | None:
+    floor = PLATEAU_FACTOR * plateau if _plateau_reached(errors) else None
+    try:
+        return fit_convergence_rate(dts, errors, floor=floor, min_points=2, asymptotic_tolerance=ASYMPTOTIC_TOLERANCE)
+    except ValueError:
+        return None
+
+
+def _plateau(errors: np.ndarray) -> float:
+    """Geometric mean of the errors at the two finest dt."""
+    return float(math.exp(np.mean(np.log(np.maximum(errors[-2:], 1e-300)))))
+
+
+def _verdict(errors: np.ndarray, base_index: int, rate: ConvergenceRate | None, plateau: float, dip: float) -> str:
+    """See the module docstring."""
+    if not np.all(np.isfinite(errors)):
+        return "inconclusive: the error is not finite at some dt (unstable)"
+    if dip < DIP_THRESHOLD:
+        return "discrete: overfits dt_train"
+    if np.all(errors[base_index:] <= 2 * plateau):
+        return "continuous: at its plateau for dt <= dt_train"
+    if rate is not None and rate.rate >= CONVERGING_RATE:
+        return f"continuous: converges at order {rate.rate:.1f}" + ("" if _plateau_reached(errors) else " (no plateau yet)")
+    return "inconclusive"
+
+
+@dataclasses.dataclass
+class ConvergenceStudy:
+    """Every model in every scheme over one ladder; tables, verdicts, plots and JSON."""
+
+    system: str
+    training_dt: float
+    t_final: float
+    n_steps: tuple[int, ...]
+    dts: tuple[float, ...]
+    schemes: tuple[str, ...]
+    models: tuple[str, ...]
+    training_schemes: dict[str, tuple[str, ...]]
+    evaluations: dict[tuple[str, str], SchemeEvaluation]
+    judged_on: str = "rms"
+
+    def evaluation(self, model: str, scheme: str) -> SchemeEvaluation:
+        return self.evaluations[(model, get_tableau(scheme).name)]
+
+    def model_verdict(self, model: str) -> str:
+        """The verdict in the scheme(s) the model was trained in (the least favourable one), or, for a model
+        trained in none (the true field), in the highest-order scheme."""
+        trained = self.training_schemes.get(model) or (max(self.schemes, key=lambda s: get_tableau(s).order),)
+        verdicts = [self.evaluations[(model, s)].verdict for s in trained if (model, s) in self.evaluations]
+        for prefix in ("discrete", "inconclusive", "continuous"):
+            for verdict in verdicts:
+                if verdict.startswith(prefix):
+                    return verdict
+        return "not evaluated in its training scheme"
+
+    def summary_table(self) -> str:
+        """Markdown: per model and evaluation scheme, rate (window), plateau, dip depth, verdict."""
+        lines = [
+            "| model | trained in | evaluated in | rate (window of dt) | plateau at T | RMS plateau | "
+            "err(dt_train) / plateau | verdict |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for model in self.models:
+            trained = "+".join(self.training_schemes.get(model, ())) or "-"
+            for scheme in self.schemes:
+                e = self.evaluations[(model, scheme)]
+                rate = "n/a" if e.rate is None else (
+                    f"{e.rate.rate:.2f} ({e.rate.window[0]:.3g}..{e.rate.window[1]:.3g})")
+                lines.append(f"| {model} | {trained} | {scheme} (p={e.order}) | {rate} | {e.plateau:.2e} | "
+                             f"{e.rms_plateau:.2e} | {e.dip_depth:.2g} | {e.verdict} |")
+        return "\n".join(lines)
+
+    def swap_table(self) -> str:
+        """Markdown: RMS plateau of every model (rows) in every scheme (columns), the training scheme starred."""
+        header = "| model | " + " | ".join(self.schemes) + " | verdict |"
+        lines = [header, "| --- |" + " --- |" * (len(self.schemes) + 1)]
+        for model in self.models:
+            cells = []
+            for scheme in self.schemes:
+                e = self.evaluations[(model, scheme)]
+                star = "*" if scheme in self.training_schemes.get(model, ()) else ""
+                cells.append(f"{e.rms_plateau:.2e}{star}")
+            lines.append(f"| {model} | " + " | ".join(cells) + f" | {self.model_verdict(model)} |")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        def rate(r: ConvergenceRate | None):
+            if r is None:
+                return None
+            return {"rate": r.rate, "standard_error": r.standard_error, "window": list(r.window),
+                    "confidence_interval": list(r.confidence_interval), "used": list(r.used)}
+
+        return {
+            "system": self.system,
+            "training_dt": self.training_dt,
+            "t_final": self.t_final,
+            "n_steps": list(self.n_steps),
+            "dts": list(self.dts),
+            "schemes": list(self.schemes),
+            "judged_on": self.judged_on,
+            "thresholds": {"dip": DIP_THRESHOLD, "converging_rate": CONVERGING_RATE,
+                           "asymptotic_tolerance": ASYMPTOTIC_TOLERANCE, "plateau_factor": PLATEAU_FACTOR},
+            "models": {
+                model: {
+                    "trained_in": list(self.training_schemes.get(model, ())),
+                    "verdict": self.model_verdict(model),
+                    "evaluations": {
+                        scheme: {
+                            "final_errors": list(e.final_errors),
+                            "rms_errors": list(e.rms_errors),
+                            "rate": rate(e.rate),
+                            "plateau": e.plateau,
+                            "rms_plateau": e.rms_plateau,
+                            "error_at_training_dt": e.error_at_training_dt,
+                            "dip_depth": e.dip_depth,
+                            "verdict": e.verdict,
+                        }
+                        for scheme in self.schemes
+                        for e in [self.evaluations[(model, scheme)]]
+                    },
+                }
+                for model in self.models
+            },
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=float)
+
+    def plot_grid(self):
+        """A grid of log-log plots: one row per model, one column per evaluation scheme; error at T against
+        dt, the training dt dotted, the true field's error (when present) in grey. Returns the figure."""
+        import matplotlib.pyplot as plt
+
+        rows, columns = len(self.models), len(self.schemes)
+        figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False,
+                                    sharex=True, sharey=True)
+        dts = np.asarray(self.dts)
+        baseline = "true field" if "true field" in self.models else None
+
+        def judged(evaluation: SchemeEvaluation) -> tuple[float, ...]:
+            return evaluation.rms_errors if self.judged_on == "rms" else evaluation.final_errors
+
+        for i, model in enumerate(self.models):
+            for j, scheme in enumerate(self.schemes):
+                ax = axes[i][j]
+                e = self.evaluations[(model, scheme)]
+                if baseline and model != baseline:
+                    ax.loglog(dts, judged(self.evaluations[(baseline, scheme)]), "-", color="0.7", lw=1)
+                ax.loglog(dts, judged(e), "o-", ms=3, color="C3" if e.is_discrete else "C0")
+                ax.axvline(self.training_dt, color="k", ls=":", lw=0.8)
+                ax.set_title(f"{model} in {scheme}", fontsize=8)
+                ax.text(0.03, 0.04, e.verdict.replace(": ", ":\n", 1), transform=ax.transAxes, fontsize=6)
+                if i == rows - 1:
+                    ax.set_xlabel("dt")
+                if j == 0:
+                    ax.set_ylabel("RMS error" if self.judged_on == "rms" else "error at T")
+                ax.grid(True, which="both", alpha=0.2)
+        figure.suptitle(f"{self.system}: learned fields in every scheme (dotted: training dt; grey: true field)",
+                        fontsize=9)
+        figure.tight_layout()
+        return figure
+
+
+def convergence_study(
+    vector_fields: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]],
+    reference: Callable[[torch.Tensor], torch.Tensor],
+    x0: torch.Tensor,
+    *,
+    training_dt: float,
+    t_final: float,
+    schemes: Sequence[str] = ("euler", "midpoint", "rk4"),
+    training_schemes: dict[str, Sequence[str]] | None = None,
+    coarser: int = 2,
+    finer: int = 6,
+    system: str = "",
+    judged_on: str = "rms",
+    progress: bool = False,
+) -> ConvergenceStudy:
+    """Evaluate every field in ``vector_fields`` in every scheme over :func:`study_ladder` and judge it.
+
+    Args:
+        vector_fields: name -> f(t, x); include the true field (named "true field") as the baseline.
+        reference: the exact solution from x0, ``reference(times) -> (len(times), *x0.shape)``.
+        x0: the initial state of the evaluation trajectory (float64).
+        training_dt: the step the models were trained at; t_final: T, a multiple of it.
+        training_schemes: name -> schemes the model was trained in (for the summary and the model verdict).
+        judged_on: which error the rate, dip and verdict use: "rms" (default; sqrt of the mean squared error
+            over the trajectory, normalised by sqrt(N)) or "final" (the error at T). Both are reported. The
+            final-time error of a large-amplitude pendulum has a long pre-asymptotic range and dips where
+            phase errors cancel; the RMS error settles at the asymptotic order sooner.
+    """
+    if judged_on not in ("rms", "final"):
+        raise ValueError(f"judged_on must be 'rms' or 'final', got {judged_on!r}")
+    training_dt = as_positive_step("training_dt", training_dt)
+    counts = study_ladder(t_final, training_dt, coarser, finer)
+    names = tuple(get_tableau(s).name for s in schemes)
+    base_index = counts.index(steps_in(t_final, training_dt, dt_name="training_dt"))
+    evaluations: dict[tuple[str, str], SchemeEvaluation] = {}
+    for model, field in vector_fields.items():
+        common = dict(reference=reference, schemes=names, n_steps=counts, training_dt=training_dt, floor=None,
+                      min_points=2, progress=progress)  # its rates are not used: see _fit
+        final = convergence_test(field, x0, t_final, error="final", **common)
+        rms = convergence_test(field, x0, t_final, error="rms", **common)
+        for scheme in names:
+            errors = np.asarray(final.errors[scheme])
+            rms_errors = np.asarray(rms.errors[scheme])
+            judged = rms_errors if judged_on == "rms" else errors
+            plateau = _plateau(errors)
+            rms_plateau = _plateau(rms_errors)
+            judged_plateau = rms_plateau if judged_on == "rms" else plateau
+            dip = float(judged[base_index] / judged_plateau) if judged_plateau > 0 else math.inf
+            dts = np.asarray(final.dts)
+            fitted = _fit(dts[base_index:], judged[base_index:], judged_plateau)
+            if fitted is None or fitted.rate < CONVERGING_RATE:  # too few points above the plateau there
+                fitted = _fit(dts, judged, judged_plateau) or fitted
+            verdict = _verdict(judged, base_index, fitted, judged_plateau, dip)
+            evaluations[(model, scheme)] = SchemeEvaluation(
+                model=model, scheme=scheme, order=get_tableau(scheme).order,
+                final_errors=tuple(errors.tolist()), rms_errors=tuple(rms_errors.tolist()), rate=fitted,
+                plateau=plateau, rms_plateau=rms_plateau, error_at_training_dt=float(judged[base_index]),
+                dip_depth=dip, verdict=verdict,
+            )
+    return ConvergenceStudy(
+        system=system, training_dt=training_dt, t_final=float(t_final), n_steps=counts,
+        dts=tuple(t_final / c for c in counts), schemes=names, models=tuple(vector_fields),
+        training_schemes={k: tuple(get_tableau(s).name for s in v) for k, v in (training_schemes or {}).items()},
+        evaluations=evaluations,
+        judged_on=judged_on,
+    )

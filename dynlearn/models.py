@@ -1,0 +1,216 @@
+"""Learned dynamics: vector fields, models embedded in integrators, discrete maps, hybrids, neural ODEs.
+
+The central object is a learned vector field G(x) that is only ever used through an integrator:
+
+    EmbeddedModel (the "ODE-Net"):  x_{k+1} = x_k + dt * sum_i b_i k_i,  k_i = G(x_k + dt sum_j a_ij k_j)
+
+Its scheme and step are arguments of every call, not frozen into the model: a G trained inside forward Euler
+at dt = 0.1 can be evaluated inside RK4 at dt = 0.001. That is what the convergence study does to tell a
+continuous model from a discrete map. Baselines that are discrete by construction (``DiscreteMap``,
+``SkipMap``, ``LinearMap``) have no dt to change.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from ._checks import as_positive_step, as_step_count
+from .adaptive import odeint
+from .integrate import rollout, step
+from .tableau import ButcherTableau
+from .tableaus import get_tableau
+
+__all__ = [
+    "MLP",
+    "NeuralVectorField",
+    "LinearVectorField",
+    "LinearMap",
+    "EmbeddedModel",
+    "DiscreteMap",
+    "SkipMap",
+    "HybridVectorField",
+    "NeuralODE",
+    "iterate_map",
+]
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "softplus": nn.Softplus,
+    "silu": nn.SiLU,
+    "sigmoid": nn.Sigmoid,
+}
+
+
+class MLP(nn.Sequential):
+    """in -> width (activation) -> ... -> out: ``depth`` hidden layers (default one of 50 tanh units, the
+    network of the learned-integrator study). Acts on the last axis of ``(*batch, in_features)``."""
+
+    def __init__(
+        self, in_features: int, out_features: int, width: int = 50, depth: int = 1, activation: str = "tanh"
+    ) -> None:
+        for name, value in (("in_features", in_features), ("out_features", out_features), ("width", width),
+                            ("depth", depth)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        layers: list[nn.Module] = []
+        features = in_features
+        for _ in range(depth):
+            layers += [nn.Linear(features, width), _ACTIVATIONS[activation]()]
+            features = width
+        layers.append(nn.Linear(features, out_features))
+        super().__init__(*layers)
+
+
+class NeuralVectorField(nn.Module):
+    """An autonomous learned vector field G(x) = network(x), called as ``G(t, x)`` like any vector field."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x)
+
+
+class LinearVectorField(nn.Module):
+    """A learned linear operator Lambda (d x d): G(t, x) = Lambda x, for states ``(*batch, d)``.
+
+    Initialised at zero unless ``initial`` is given, so training starts from no dynamics at all.
+    """
+
+    def __init__(self, dimension: int, initial: torch.Tensor | None = None, dtype: torch.dtype = torch.float64) -> None:
+        super().__init__()
+        start = torch.zeros(dimension, dimension, dtype=dtype) if initial is None else torch.as_tensor(initial, dtype=dtype)
+        if start.shape != (dimension, dimension):
+            raise ValueError(f"initial must have shape ({dimension}, {dimension}), got {tuple(start.shape)}")
+        self.operator = nn.Parameter(start.clone())
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.operator.T
+
+
+class LinearMap(nn.Module):
+    """A learned discrete linear map Omega (d x d): x_{k+1} = Omega x_k. Initialised at the identity."""
+
+    def __init__(self, dimension: int, dtype: torch.dtype = torch.float64) -> None:
+        super().__init__()
+        self.operator = nn.Parameter(torch.eye(dimension, dtype=dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.operator.T
+
+
+class DiscreteMap(nn.Module):
+    """The direct discrete map x_{k+1} = N(x_k): no vector field, no dt."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x)
+
+
+class SkipMap(nn.Module):
+    """The ResNet-like map x_{k+1} = x_k + h N(x_k) with a fixed h: forward Euler with a frozen step."""
+
+    def __init__(self, network: nn.Module, h: float) -> None:
+        super().__init__()
+        self.network = network
+        self.h = as_positive_step("h", h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.h * self.network(x)
+
+
+class HybridVectorField(nn.Module):
+    """Known physics plus a learned correction, dx/dt = N(t, x) + G(x): a universal differential equation.
+
+    ``known`` is a vector field f(t, x) (e.g. the undamped pendulum) and ``correction`` a network G(x) that
+    learns what the known part leaves out (e.g. the damping).
+    """
+
+    def __init__(self, known: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], correction: nn.Module) -> None:
+        super().__init__()
+        self.known = known
+        self.correction = correction
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.known(t, x) + self.correction(x)
+
+
+class EmbeddedModel(nn.Module):
+    """A vector field inside an explicit Runge-Kutta scheme: the ODE-Net.
+
+    ``scheme`` and ``dt`` are the training defaults; every method takes others, so a trained field can be
+    evaluated with any registered tableau at any step.
+    """
+
+    def __init__(self, vector_field: nn.Module, scheme: str | ButcherTableau = "rk4", dt: float = 0.1) -> None:
+        super().__init__()
+        self.vector_field = vector_field
+        self.scheme = get_tableau(scheme).name if isinstance(scheme, str) else scheme
+        self.dt = as_positive_step("dt", dt)
+
+    def forward(self, x: torch.Tensor, dt: float | None = None, scheme: str | ButcherTableau | None = None) -> torch.Tensor:
+        """One step x_k -> x_{k+1}."""
+        return step(self.vector_field, 0.0, x, self.dt if dt is None else dt, self.scheme if scheme is None else scheme)
+
+    def rollout(
+        self,
+        x0: torch.Tensor,
+        n_steps: int,
+        dt: float | None = None,
+        scheme: str | ButcherTableau | None = None,
+        **options,
+    ) -> torch.Tensor:
+        """``(n_steps + 1, *x0.shape)`` from x0 (see :func:`dynlearn.rollout` for ``options``)."""
+        return rollout(self.vector_field, x0, 0.0, self.dt if dt is None else dt, n_steps,
+                       self.scheme if scheme is None else scheme, **options)
+
+
+def iterate_map(model: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, n_steps: int) -> torch.Tensor:
+    """x_{k+1} = model(x_k) for ``n_steps``: ``(n_steps + 1, *x0.shape)``."""
+    n_steps = as_step_count("n_steps", n_steps)
+    states = [x0]
+    for _ in range(n_steps):
+        states.append(model(states[-1]))
+    return torch.stack(states)
+
+
+class NeuralODE(nn.Module):
+    """dx/dt = G(x) solved adaptively by torchdiffeq (optionally with the adjoint), the continuous reference.
+
+    With ``augment = a > 0`` the state is padded with a zero dimensions before solving and the padding is
+    dropped from the output (augmented neural ODEs, Dupont et al. 2019): G then acts on d + a dimensions.
+    """
+
+    def __init__(
+        self,
+        vector_field: nn.Module,
+        augment: int = 0,
+        method: str = "dopri5",
+        rtol: float = 1e-7,
+        atol: float = 1e-9,
+        adjoint: bool = False,
+    ) -> None:
+        super().__init__()
+        self.vector_field = vector_field
+        self.augment = as_step_count("augment", augment)
+        self.method, self.rtol, self.atol, self.adjoint = method, rtol, atol, adjoint
+
+    def forward(self, x0: torch.Tensor, times: torch.Tensor | Sequence[float]) -> torch.Tensor:
+        """States at ``times`` from x0 at ``times[0]``: ``(len(times), *x0.shape)``."""
+        state = x0
+        if self.augment:
+            state = torch.cat([x0, x0.new_zeros(*x0.shape[:-1], self.augment)], dim=-1)
+        solution = odeint(self.vector_field, state, times, method=self.method, rtol=self.rtol, atol=self.atol,
+                          adjoint=self.adjoint)
+        return solution[..., : x0.shape[-1]] if self.augment else solution

@@ -1,0 +1,307 @@
+"""Learned integrators: models, training, operator reconstruction (published numbers), and the study's
+verdicts on a small, fast configuration."""
+
+import math
+import warnings
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dynlearn import rollout
+from dynlearn.analysis.experiment import StudyRecipe, run_study
+from dynlearn.analysis.reconstruction import (
+    LogarithmWarning,
+    closed_form_operator,
+    closest_stencil,
+    least_squares_map,
+    logarithm_operator,
+    relative_error,
+    scheme_operator,
+)
+from dynlearn.analysis.study import convergence_study, study_ladder
+from dynlearn.analysis.testing import stable_matrices
+from dynlearn.models import (
+    MLP,
+    DiscreteMap,
+    EmbeddedModel,
+    HybridVectorField,
+    LinearMap,
+    LinearVectorField,
+    NeuralODE,
+    NeuralVectorField,
+    SkipMap,
+    iterate_map,
+)
+from dynlearn.stability import stability_matrix
+from dynlearn.systems import HarmonicOscillator, Pendulum, WaveEquation
+from dynlearn.training import TrainingConfig, embedded_loss, map_loss, train
+
+ROTATION = torch.tensor([[0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64)
+
+
+# -- models ---------------------------------------------------------------------------------------------------
+
+
+def test_embedded_model_is_evaluated_with_any_scheme_and_step():
+    torch.manual_seed(0)
+    field = NeuralVectorField(MLP(2, 2, width=8)).double()
+    model = EmbeddedModel(field, scheme="euler", dt=0.1)
+    x = torch.randn(5, 2, dtype=torch.float64)
+    torch.testing.assert_close(model(x), x + 0.1 * field(None, x))
+    torch.testing.assert_close(model(x, dt=0.05, scheme="rk4"), rollout(field, x, 0.0, 0.05, 1, "rk4")[1])
+    assert model.rollout(x, 7, dt=0.01, scheme="dopri5").shape == (8, 5, 2)
+
+
+def test_skip_map_is_forward_euler_with_a_frozen_step_and_maps_iterate():
+    torch.manual_seed(0)
+    network = MLP(2, 2, width=8).double()
+    x = torch.randn(4, 2, dtype=torch.float64)
+    skip = SkipMap(network, h=0.1)
+    euler = EmbeddedModel(NeuralVectorField(network), "euler", 0.1)
+    torch.testing.assert_close(iterate_map(skip, x, 6), euler.rollout(x, 6))
+    assert iterate_map(DiscreteMap(network), x, 3).shape == (4, 4, 2)
+    linear = LinearMap(2)
+    torch.testing.assert_close(linear(x), x)
+
+
+def test_mlp_configuration_and_bad_values():
+    net = MLP(3, 2, width=16, depth=3, activation="softplus")
+    assert sum(isinstance(m, torch.nn.Linear) for m in net) == 4
+    assert net(torch.randn(7, 3)).shape == (7, 2)
+    with pytest.raises(ValueError, match="activation"):
+        MLP(2, 2, activation="swishy")
+    with pytest.raises(ValueError, match="width"):
+        MLP(2, 2, width=0)
+
+
+def test_hybrid_model_learns_the_damping_the_known_physics_leaves_out():
+    # Known: the undamped pendulum. Data: the damped one (theta'' = -g/L sin theta - c theta'). G learns -c theta'.
+    damping = 0.5
+    pendulum = Pendulum()
+
+    def damped(t, x):
+        return pendulum.vector_field(t, x) + torch.stack([torch.zeros_like(x[..., 1]), -damping * x[..., 1]], -1)
+
+    x0 = torch.tensor([[1.0, 0.0], [-0.5, 1.0], [2.0, -1.0]], dtype=torch.float64)
+    data = rollout(damped, x0, 0.0, 0.05, 40, "rk4")
+    starts, successors = data[:-1].reshape(-1, 2), data[1:].reshape(-1, 2)
+    torch.manual_seed(0)
+    correction = LinearVectorField(2)
+    model = HybridVectorField(pendulum.vector_field, lambda x: correction(None, x))
+    model.add_module("correction_module", correction)
+    train(model, embedded_loss(model, starts, successors[:, None], 0.05, ["rk4"]), len(starts),
+          TrainingConfig(iterations=1500, learning_rate=0.05, progress=False))
+    torch.testing.assert_close(correction.operator.detach(), torch.tensor([[0.0, 0.0], [0.0, -damping]],
+                                                                         dtype=torch.float64), rtol=0, atol=2e-3)
+
+
+def test_neural_ode_solves_adaptively_and_augments():
+    field = LinearVectorField(3, initial=torch.tensor([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
+    model = NeuralODE(field, augment=1, rtol=1e-10, atol=1e-12)
+    x0 = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    states = model(x0, torch.tensor([0.0, 1.0], dtype=torch.float64))
+    assert states.shape == (2, 1, 2)
+    torch.testing.assert_close(states[-1, 0], torch.tensor([math.cos(1.0), -math.sin(1.0)], dtype=torch.float64),
+                               rtol=0, atol=1e-8)
+
+
+# -- training -------------------------------------------------------------------------------------------------
+
+
+def test_training_lowers_the_loss_stops_on_a_plateau_and_resumes(tmp_path):
+    oscillator = HarmonicOscillator()
+    data = oscillator.solution(torch.tensor([1.0, 0.0], dtype=torch.float64), torch.arange(41, dtype=torch.float64) * 0.1)
+    starts, successors = data[:-1], data[1:]
+    torch.manual_seed(0)
+    field = LinearVectorField(2)
+    loss = embedded_loss(field, starts, successors[:, None], 0.1, ["rk4"])
+    initial = float(loss(None).detach())
+    history = train(field, loss, len(starts), TrainingConfig(iterations=3000, learning_rate=0.05, patience=200,
+                                                             progress=False))
+    assert history.best_loss < 1e-6 * initial
+    assert history.stopped_early and history.iterations < 3000
+
+    # an interrupted run resumes from its checkpoint and ends where an uninterrupted one does
+    config = TrainingConfig(iterations=400, learning_rate=0.05, patience=10_000, checkpoint=tmp_path / "run.pt",
+                            checkpoint_every=100, progress=False)
+    straight_field = LinearVectorField(2)
+    straight = train(straight_field, embedded_loss(straight_field, starts, successors[:, None], 0.1, ["rk4"]),
+                     len(starts), TrainingConfig(**{**config.__dict__, "checkpoint": None}))
+    field = LinearVectorField(2)
+    inner = embedded_loss(field, starts, successors[:, None], 0.1, ["rk4"])
+    calls = [0]
+
+    def interrupted(index):
+        calls[0] += 1
+        if calls[0] == 250:
+            raise KeyboardInterrupt
+        return inner(index)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(field, interrupted, len(starts), config)
+    assert (tmp_path / "run.pt").exists()
+    fresh = LinearVectorField(2)  # a new process: nothing but the checkpoint
+    resumed = train(fresh, embedded_loss(fresh, starts, successors[:, None], 0.1, ["rk4"]), len(starts), config)
+    assert resumed.iterations == straight.iterations == 400
+    torch.testing.assert_close(fresh.operator, straight_field.operator, rtol=1e-12, atol=1e-14)
+
+
+def test_training_refuses_nan_and_bad_configuration():
+    field = LinearVectorField(2)
+    with pytest.raises(FloatingPointError, match="iteration 0"):
+        train(field, lambda index: field.operator.sum() * float("nan"), 1, TrainingConfig(progress=False))
+    with pytest.raises(ValueError, match="learning_rate"):
+        TrainingConfig(learning_rate=0.0)
+    with pytest.raises(ValueError, match="iterations"):
+        TrainingConfig(iterations=0)
+
+
+def test_map_loss_trains_a_discrete_linear_map_to_the_exact_map():
+    oscillator = HarmonicOscillator(2.0)
+    data = oscillator.solution(torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64), torch.arange(21, dtype=torch.float64) * 0.1)
+    starts, successors = data[:-1].reshape(-1, 2), data[1:].reshape(-1, 2)
+    linear = LinearMap(2)
+    train(linear, map_loss(linear, starts, successors[:, None]), len(starts),
+          TrainingConfig(iterations=2000, learning_rate=0.02, progress=False))
+    torch.testing.assert_close(linear.operator.detach(), oscillator.step_map(0.1), rtol=0, atol=1e-6)
+
+
+# -- stability matrices and operator reconstruction ---------------------------------------------------------------
+
+
+@settings(max_examples=20)
+@given(matrix=stable_matrices(), dt=st.floats(0.01, 0.2), scheme=st.sampled_from(["euler", "midpoint", "rk3", "rk4",
+                                                                                   "dopri5", "backward_euler",
+                                                                                   "trapezoid"]))
+def test_inverting_the_stability_function_recovers_the_operator_exactly(matrix, dt, scheme):
+    omega = stability_matrix(matrix, dt, scheme)
+    torch.testing.assert_close(scheme_operator(omega, dt, scheme), matrix, rtol=1e-8, atol=1e-8)
+    if scheme in ("euler", "backward_euler", "trapezoid"):
+        torch.testing.assert_close(closed_form_operator(omega, dt, scheme), matrix, rtol=1e-9, atol=1e-9)
+
+
+def test_stability_matrix_is_one_step_of_the_scheme_on_a_linear_system():
+    matrix = torch.randn(3, 3, dtype=torch.float64)
+    x = torch.randn(4, 3, dtype=torch.float64)
+    for scheme in ["euler", "heun", "rk38", "dopri5"]:
+        torch.testing.assert_close(x @ stability_matrix(matrix, 0.07, scheme).T,
+                                   rollout(lambda t, y: y @ matrix.T, x, 0.0, 0.07, 1, scheme)[1])
+    identity = torch.eye(3, dtype=torch.float64)
+    torch.testing.assert_close(stability_matrix(matrix, 0.07, "trapezoid"),
+                               torch.linalg.solve(identity - 0.035 * matrix, identity + 0.035 * matrix))
+
+
+def test_published_oscillator_numbers():
+    # Lambda = [[0, 1], [-1, 0]], dt = 0.05: forward Euler learns damping -dt/2, backward Euler +dt/2, both
+    # with relative error dt/2; the trapezoid rule dt^2/12; the matrix logarithm recovers Lambda to round-off.
+    dt = 0.05
+    omega = torch.linalg.matrix_exp(dt * ROTATION)
+    euler = closed_form_operator(omega, dt, "euler")
+    backward = closed_form_operator(omega, dt, "backward_euler")
+    trapezoid = closed_form_operator(omega, dt, "trapezoid")
+    assert euler.diagonal().tolist() == pytest.approx([-dt / 2] * 2, rel=1e-3)
+    assert backward.diagonal().tolist() == pytest.approx([dt / 2] * 2, rel=1e-3)
+    assert relative_error(euler, ROTATION) == pytest.approx(dt / 2, rel=1e-3)
+    assert relative_error(backward, ROTATION) == pytest.approx(dt / 2, rel=1e-3)
+    assert relative_error(trapezoid, ROTATION) == pytest.approx(dt**2 / 12, rel=1e-3)
+    assert relative_error(logarithm_operator(omega, dt), ROTATION) < 1e-13
+
+
+@pytest.mark.parametrize("scheme", ["euler", "backward_euler", "trapezoid", "midpoint", "rk4"])
+def test_gradient_trained_operator_agrees_with_the_inverted_stability_function(scheme):
+    dt = 0.05
+    oscillator = HarmonicOscillator()
+    states = oscillator.solution(torch.tensor([[1.0, 0.0], [0.3, -0.8]], dtype=torch.float64),
+                                 torch.arange(31, dtype=torch.float64) * dt).reshape(-1, 2)
+    omega = oscillator.step_map(dt)
+    successors = states @ omega.T
+    field = LinearVectorField(2)
+
+    def loss(index):
+        return torch.mean((states @ stability_matrix(field.operator, dt, scheme).T - successors) ** 2)
+
+    train(field, loss, len(states), TrainingConfig(iterations=4000, learning_rate=0.05, final_learning_rate=1e-6,
+                                                   patience=4000, min_improvement=0.0, progress=False))
+    torch.testing.assert_close(field.operator.detach(), scheme_operator(omega, dt, scheme), rtol=0, atol=1e-7)
+
+
+def test_least_squares_map_recovers_the_exact_map_from_trajectories():
+    oscillator = HarmonicOscillator(1.5, 0.1)
+    trajectory = oscillator.solution(torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64), torch.arange(50, dtype=torch.float64) * 0.1)
+    omega = least_squares_map(trajectory[:-1].reshape(-1, 2), trajectory[1:].reshape(-1, 2))
+    torch.testing.assert_close(omega, oscillator.step_map(0.1), rtol=0, atol=1e-12)
+
+
+def test_logarithm_warns_at_the_nyquist_bound_instead_of_returning_silently():
+    with pytest.warns(LogarithmWarning, match="negative real axis"):
+        logarithm_operator(torch.linalg.matrix_exp(math.pi * ROTATION), math.pi)
+    with pytest.warns(LogarithmWarning, match="close to"):
+        logarithm_operator(torch.linalg.matrix_exp(3.0 * ROTATION), 3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        logarithm_operator(torch.linalg.matrix_exp(0.5 * ROTATION), 0.5)
+    with pytest.raises(ValueError, match="singular"):
+        logarithm_operator(torch.zeros(2, 2), 0.1)
+
+
+def test_learned_wave_operator_is_matched_to_its_stencil():
+    wave = WaveEquation(nodes=12, n_modes=10, stencil_order=4)
+    for order in (2, 4, 6):
+        match = closest_stencil(wave.operator_matrix(order), wave)
+        assert match["closest_order"] == order and match["distances"][order] < 1e-14
+
+
+# -- the study ------------------------------------------------------------------------------------------------------
+
+
+def test_ladder_holds_the_training_step_and_its_sub_multiples():
+    assert study_ladder(2.0, 0.1) == (5, 10, 20, 40, 80, 160, 320, 640, 1280)
+    assert study_ladder(2.1, 0.1, coarser=2, finer=2) == (21, 42, 84)  # 21 steps: no coarser rung divides
+    with pytest.raises(ValueError, match="does not divide"):
+        study_ladder(2.05, 0.1)
+
+
+def test_study_flags_a_scheme_modified_field_discrete_and_the_true_field_continuous():
+    # Without any training: the Euler-modified operator (Omega - I)/dt is exactly what a perfect model trained
+    # inside Euler learns; the RK4-inverted operator is what RK4 training converges to.
+    oscillator = HarmonicOscillator()
+    dt = 0.1
+    omega = oscillator.step_map(dt)
+    fields = {
+        "true field": oscillator,
+        "euler-modified": LinearVectorField(2, closed_form_operator(omega, dt, "euler")),
+        "noisy continuous": LinearVectorField(2, oscillator.matrix + 1e-3 * torch.tensor([[0.3, 0.1], [-0.2, 0.4]])),
+    }
+    x0 = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    study = convergence_study(fields, lambda t: oscillator.solution(x0, t), x0, training_dt=dt, t_final=2.0,
+                              training_schemes={"euler-modified": ["euler"], "noisy continuous": ["euler"]})
+    assert study.evaluation("euler-modified", "euler").is_discrete
+    assert study.evaluation("euler-modified", "euler").dip_depth < 1e-6
+    noisy_euler = study.evaluation("noisy continuous", "euler")
+    assert noisy_euler.is_continuous and noisy_euler.rate.rate == pytest.approx(1.0, abs=0.15)
+    for scheme, order in (("euler", 1), ("midpoint", 2), ("rk4", 4)):
+        assert study.evaluation("true field", scheme).rate.rate == pytest.approx(order, abs=0.2)
+    assert "discrete" in study.model_verdict("euler-modified")
+    assert "| euler-modified |" in study.swap_table()
+    assert study.to_dict()["models"]["euler-modified"]["verdict"].startswith("discrete")
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_small_study_reproduces_the_finding(tmp_path):
+    # A fast configuration of the main job: Euler-trained G is a discrete map, RK4-trained G is continuous and
+    # transfers to the other schemes with a plateau far below the Euler-trained one's.
+    recipe = StudyRecipe("oscillator", {"frequency": 1.0}, (1.0, 0.0), training_time=10.0, iterations=1500,
+                         training_schemes=(("euler",), ("rk4",)), width=16)
+    outcome = run_study(recipe, tmp_path / "out", progress=False)
+    study = outcome.study
+    assert study.model_verdict("mlp euler").startswith("discrete")
+    assert study.model_verdict("mlp rk4").startswith("continuous")
+    euler_plateau = study.evaluation("mlp euler", "rk4").rms_plateau
+    rk4_plateau = study.evaluation("mlp rk4", "rk4").rms_plateau
+    assert rk4_plateau < euler_plateau / 5
+    assert study.evaluation("mlp rk4", "euler").rate.rate == pytest.approx(1.0, abs=0.3)  # transfers to euler
+    names = sorted(path.name for path in outcome.files)
+    assert names == ["convergence_grid.png", "report.md", "results.json"]
+    assert "discrete: overfits dt_train" in (tmp_path / "out" / "report.md").read_text()
