@@ -131,10 +131,11 @@ class SkipMap(nn.Module):
 
 
 class HybridVectorField(nn.Module):
-    """Known physics plus a learned correction, dx/dt = N(t, x) + G(x): a universal differential equation.
+    """Known physics plus a learned correction, dx/dt = N(t, x) + G(t, x): a universal differential equation.
 
-    ``known`` is a vector field f(t, x) (e.g. the undamped pendulum) and ``correction`` a network G(x) that
-    learns what the known part leaves out (e.g. the damping).
+    ``known`` is a vector field N(t, x) (e.g. the undamped pendulum) and ``correction`` a learned vector field
+    G(t, x) (a :class:`NeuralVectorField`, a :class:`LinearVectorField`, ...) that learns what the known part
+    leaves out (e.g. the damping).
     """
 
     def __init__(self, known: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], correction: nn.Module) -> None:
@@ -143,7 +144,7 @@ class HybridVectorField(nn.Module):
         self.correction = correction
 
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return self.known(t, x) + self.correction(x)
+        return self.known(t, x) + self.correction(t, x)
 
 
 class EmbeddedModel(nn.Module):

@@ -89,8 +89,7 @@ def test_hybrid_model_learns_the_damping_the_known_physics_leaves_out():
     starts, successors = data[:-1].reshape(-1, 2), data[1:].reshape(-1, 2)
     torch.manual_seed(0)
     correction = LinearVectorField(2)
-    model = HybridVectorField(pendulum.vector_field, lambda x: correction(None, x))
-    model.add_module("correction_module", correction)
+    model = HybridVectorField(pendulum.vector_field, correction)
     train(model, embedded_loss(model, starts, successors[:, None], 0.05, ["rk4"]), len(starts),
           TrainingConfig(iterations=1500, learning_rate=0.05, progress=False))
     torch.testing.assert_close(correction.operator.detach(), torch.tensor([[0.0, 0.0], [0.0, -damping]],
