@@ -1,13 +1,40 @@
-"""Analysis of learned and numerical dynamics: convergence tests and rate fitting (operator reconstruction
-and stability analysis are planned, see the project's issues)."""
+"""Analysis of learned and numerical dynamics: convergence tests and rate fitting, the convergence study of
+learned vector fields (continuous model or discrete map?), operator reconstruction, and the end-to-end
+learned-integrator experiment (``run_study``, behind ``dynlearn study``). Stability analysis of latent
+dynamics (Lyapunov, spectra) is planned, see the issues."""
 
 from .convergence import ConvergenceResult, convergence_test, round_off_floor
+from .experiment import RECIPES, StudyRecipe, run_study
 from .rates import ConvergenceRate, fit_convergence_rate
+from .reconstruction import (
+    LogarithmWarning,
+    closed_form_operator,
+    closest_stencil,
+    least_squares_map,
+    logarithm_operator,
+    relative_error,
+    scheme_operator,
+)
+from .study import ConvergenceStudy, SchemeEvaluation, convergence_study, study_ladder
 
 __all__ = [
+    "RECIPES",
     "ConvergenceRate",
     "ConvergenceResult",
+    "ConvergenceStudy",
+    "LogarithmWarning",
+    "SchemeEvaluation",
+    "StudyRecipe",
+    "closed_form_operator",
+    "closest_stencil",
+    "convergence_study",
     "convergence_test",
     "fit_convergence_rate",
+    "least_squares_map",
+    "logarithm_operator",
+    "relative_error",
     "round_off_floor",
+    "run_study",
+    "scheme_operator",
+    "study_ladder",
 ]

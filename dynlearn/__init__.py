@@ -1,7 +1,8 @@
 """dynlearn: learning the dynamics of physical systems from data.
 
-The core holds exact Butcher tableaus, fixed-step integration (:func:`step`, :func:`rollout`), and a bridge to
-torchdiffeq for adaptive solves (:func:`odeint`). Sub-packages: ``dynlearn.systems`` (physical systems),
+The core holds exact Butcher tableaus, fixed-step integration (:func:`step`, :func:`rollout`), a bridge to
+torchdiffeq for adaptive solves (:func:`odeint`), linear stability (:func:`stability_matrix`), the learned
+models (``dynlearn.models``) and their training loop (``dynlearn.training``). Sub-packages: ``dynlearn.systems`` (physical systems),
 ``dynlearn.datasets`` (the HDF5 format and torch views), ``dynlearn.analysis`` (convergence tests, operator
 reconstruction, stability).
 """
@@ -10,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .adaptive import ADAPTIVE_METHODS, odeint
 from .integrate import NonFiniteStateError, VectorField, rollout, step, time_grid
+from .stability import stability_matrix
 from .tableau import ButcherTableau
 from .tableaus import available_tableaus, get_tableau, register_tableau
 
@@ -28,6 +30,7 @@ __all__ = [
     "odeint",
     "register_tableau",
     "rollout",
+    "stability_matrix",
     "step",
     "time_grid",
 ]

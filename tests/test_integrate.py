@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
-import dynlearn
 from dynlearn import NonFiniteStateError, available_tableaus, rollout, step, time_grid
 
 EXPLICIT = available_tableaus(explicit_only=True)
