@@ -27,11 +27,11 @@ import torch
 
 from dynlearn._files import atomic_write
 from dynlearn.integrate import time_grid
-from dynlearn.models import MLP, LinearVectorField, NeuralVectorField
+from dynlearn.models import MLP, DiscreteMap, LinearVectorField, NeuralODE, NeuralVectorField, SkipMap, iterate_map
 from dynlearn.stability import stability_matrix
 from dynlearn.systems import make_system
 from dynlearn.systems.base import System
-from dynlearn.training import TrainingConfig, TrainingHistory, embedded_loss, train
+from dynlearn.training import TrainingConfig, TrainingHistory, embedded_loss, map_loss, train
 
 from .reconstruction import closest_stencil, least_squares_map, logarithm_operator, relative_error, scheme_operator
 from .study import ConvergenceStudy, convergence_study
@@ -51,7 +51,8 @@ class StudyRecipe:
     t_final: float = 2.0
     training_schemes: tuple[tuple[str, ...], ...] = (("euler",), ("midpoint",), ("rk4",), ("midpoint", "rk4"))
     evaluation_schemes: tuple[str, ...] = ("euler", "midpoint", "rk4")
-    networks: tuple[str, ...] = ("mlp",)  # "mlp" and/or "linear" (the latter for linear systems)
+    networks: tuple[str, ...] = ("mlp",)  # "mlp", "linear" (for linear systems), "neural-ode"
+    discrete_baselines: bool = True  # also fit the direct map N(x) and the skip map x + dt N(x)
     linear_schemes: tuple[str, ...] = ()  # schemes the linear operator is reconstructed for
     width: int = 50
     depth: int = 1
@@ -85,6 +86,7 @@ class StudyOutcome:
     study: ConvergenceStudy
     histories: dict[str, TrainingHistory]
     reconstruction: list[dict[str, Any]]
+    baselines: list[dict[str, Any]]
     seconds: float
     files: list[Path]
 
@@ -113,10 +115,17 @@ def run_study(
     *,
     seeds: Sequence[int] = (0,),
     iterations: int | None = None,
+    neural_ode: bool = False,
+    device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> StudyOutcome:
     """Run the experiment of ``recipe`` (or the default recipe of a system name) and, when ``output`` is
-    given, write ``report.md``, ``results.json`` and ``convergence_grid.png`` there."""
+    given, write ``report.md``, ``results.json`` and ``convergence_grid.png`` there.
+
+    ``seeds`` trains every network once per seed; ``iterations`` overrides the recipe's; ``neural_ode`` adds
+    a G trained through torchdiffeq's adaptive dopri5 (the continuous reference; about 10x the cost of an
+    RK4-embedded one); ``device`` is where training runs (evaluation runs on the CPU in float64 against the
+    exact solution)."""
     began = time.perf_counter()
     if isinstance(recipe, str):
         if recipe not in RECIPES:
@@ -124,6 +133,8 @@ def run_study(
         recipe = RECIPES[recipe]
     if iterations is not None:
         recipe = dataclasses.replace(recipe, iterations=iterations)
+    if neural_ode and "neural-ode" not in recipe.networks:
+        recipe = dataclasses.replace(recipe, networks=(*recipe.networks, "neural-ode"))
     system = make_system(recipe.system, **recipe.parameters)
     initial = None if recipe.initial_state is None else torch.tensor(recipe.initial_state, dtype=torch.float64)
     n_train = round(recipe.training_time / recipe.training_dt)
@@ -135,36 +146,70 @@ def run_study(
     fields: dict[str, Any] = {"true field": system}
     trained_in: dict[str, tuple[str, ...]] = {}
     histories: dict[str, TrainingHistory] = {}
+    device = torch.device(device)
+    on_device = starts.to(device), successors.to(device)
     exact_map = least_squares_map(starts, successors)  # the data's one-step map (exact data: exp(dt Lambda))
-    for kind in recipe.networks:
-        for schemes in recipe.training_schemes:
-            if kind == "linear" and len(schemes) > 1:
-                continue  # a linear model in one scheme has a closed-form optimum; several schemes have none
+
+    def fit(name: str, module: torch.nn.Module, loss, seed: int) -> None:
+        config = TrainingConfig(
+            iterations=recipe.iterations, learning_rate=recipe.learning_rate,
+            final_learning_rate=recipe.final_learning_rate, patience=max(1000, recipe.iterations // 3),
+            min_improvement=1e-4, seed=seed, progress=progress, description=name,
+        )
+        histories[name] = train(module, loss, starts.shape[0], config)
+        module.to("cpu").requires_grad_(False)
+
+    def network(seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        return MLP(dimension, dimension, recipe.width, recipe.depth).to(device, torch.float64)
+
+    unknown = set(recipe.networks) - {"mlp", "linear", "neural-ode"}
+    if unknown:
+        raise ValueError(f"unknown network kind(s) {sorted(unknown)}: 'mlp', 'linear' or 'neural-ode'")
+    suffix = (lambda seed: f" seed {seed}") if len(seeds) > 1 else (lambda seed: "")
+    for schemes in recipe.training_schemes:
+        label = "+".join(schemes)
+        if "linear" in recipe.networks and len(schemes) == 1:
+            # the exact minimiser of the one-step loss inside the scheme, R(dt Lambda) = Omega_data: no training
+            # (several schemes together have no closed form, and a linear fit needs no seeds)
+            fields[f"linear {label}"] = LinearVectorField(dimension, scheme_operator(exact_map, recipe.training_dt,
+                                                                                     schemes[0]))
+            fields[f"linear {label}"].requires_grad_(False)
+            trained_in[f"linear {label}"] = schemes
+        if "mlp" in recipe.networks:
             for seed in seeds:
-                if kind == "linear" and seed != seeds[0]:
-                    continue  # fitted in closed form: seeds change nothing
-                name = f"{kind} {'+'.join(schemes)}" + (f" seed {seed}" if len(seeds) > 1 and kind == "mlp" else "")
-                torch.manual_seed(seed)
-                if kind == "linear":
-                    # the exact minimiser of the one-step loss inside the scheme: R(dt Lambda) = Omega_data
-                    field = LinearVectorField(dimension, scheme_operator(exact_map, recipe.training_dt, schemes[0]))
-                    field.requires_grad_(False)
-                    fields[name] = field
-                    trained_in[name] = schemes
-                    continue
-                if kind != "mlp":
-                    raise ValueError(f"unknown network kind {kind!r}: 'mlp' or 'linear'")
-                field = NeuralVectorField(MLP(dimension, dimension, recipe.width, recipe.depth)).double()
-                config = TrainingConfig(
-                    iterations=recipe.iterations, learning_rate=recipe.learning_rate,
-                    final_learning_rate=recipe.final_learning_rate, patience=max(1000, recipe.iterations // 3),
-                    min_improvement=1e-4, seed=seed, progress=progress, description=name,
-                )
-                loss = embedded_loss(field, starts, successors[:, None], recipe.training_dt, schemes)
-                histories[name] = train(field, loss, starts.shape[0], config)
-                field.requires_grad_(False)
-                fields[name] = field
-                trained_in[name] = schemes
+                name = f"mlp {label}{suffix(seed)}"
+                field = NeuralVectorField(network(seed))
+                loss = embedded_loss(field, on_device[0], on_device[1][:, None], recipe.training_dt, schemes)
+                fit(name, field, loss, seed)
+                fields[name], trained_in[name] = field, schemes
+    if "neural-ode" in recipe.networks:  # the continuous reference: G trained through an adaptive solver
+        for seed in seeds:
+            name = f"neural ode{suffix(seed)}"
+            field = NeuralVectorField(network(seed))
+            solver = NeuralODE(field, rtol=1e-7, atol=1e-9)
+            interval = torch.tensor([0.0, recipe.training_dt], dtype=torch.float64, device=device)
+
+            def ode_loss(index, solver=solver, interval=interval):
+                return torch.mean((solver(on_device[0], interval)[-1] - on_device[1]) ** 2)
+
+            fit(name, field, ode_loss, seed)
+            fields[name] = field
+
+    baselines = []
+    if recipe.discrete_baselines:  # maps with no vector field: judged at dt_train only
+        n_eval = round(recipe.t_final / recipe.training_dt)
+        exact = _trajectory(system, initial, time_grid(0.0, recipe.training_dt, n_eval))
+        for label, make in (("direct map x -> N(x)", lambda net: DiscreteMap(net)),
+                            (f"skip map x -> x + {recipe.training_dt:g} N(x) (ResNet)",
+                             lambda net: SkipMap(net, recipe.training_dt))):
+            model = make(network(seeds[0]))
+            fit(label, model, map_loss(model, on_device[0], on_device[1][:, None]), seeds[0])
+            with torch.no_grad():
+                predicted = iterate_map(model, x0, n_eval)
+            difference = torch.linalg.vector_norm((predicted - exact)[1:].reshape(n_eval, -1), dim=1)
+            baselines.append({"model": label, "rms_error": float(torch.sqrt(torch.mean(difference**2))),
+                              "final_error": float(difference[-1])})
 
     reference_initial = initial
 
@@ -176,7 +221,7 @@ def run_study(
         schemes=recipe.evaluation_schemes, training_schemes=trained_in, system=recipe.system,
     )
     reconstruction = _reconstruct(system, recipe, starts, successors, progress) if recipe.linear_schemes else []
-    outcome = StudyOutcome(recipe, study, histories, reconstruction, time.perf_counter() - began, [])
+    outcome = StudyOutcome(recipe, study, histories, reconstruction, baselines, time.perf_counter() - began, [])
     if output is not None:
         outcome.files = _write_report(outcome, Path(output))
     return outcome
@@ -279,6 +324,15 @@ def _write_report(outcome: StudyOutcome, folder: Path) -> list[Path]:
         "| --- | --- | --- | --- |",
         *training_lines,
     ]
+    if outcome.baselines:
+        sections += [
+            "", "## Discrete baselines (no vector field: evaluated at dt_train only)", "",
+            "| model | RMS error at dt_train | error at T |", "| --- | --- | --- |",
+            *[f"| {b['model']} | {b['rms_error']:.3e} | {b['final_error']:.3e} |" for b in outcome.baselines],
+            "",
+            "Compare with the RMS errors at dt_train of the embedded models (results.json): a discrete map can be as "
+            "good there, and has nothing to say at any other step.",
+        ]
     if outcome.reconstruction:
         sections += ["", "## Operator reconstruction", "", markdown_reconstruction(outcome.reconstruction, recipe.training_dt)]
     report = atomic_write(folder / "report.md", lambda p: p.write_text("\n".join(sections) + "\n"))
@@ -288,6 +342,7 @@ def _write_report(outcome: StudyOutcome, folder: Path) -> list[Path]:
         "training": {name: {"iterations": h.iterations, "best_loss": h.best_loss, "seconds": h.seconds,
                             "stopped_early": h.stopped_early} for name, h in outcome.histories.items()},
         "reconstruction": outcome.reconstruction,
+        "discrete_baselines": outcome.baselines,
         "seconds": outcome.seconds,
     }
     results = atomic_write(folder / "results.json", lambda p: p.write_text(json.dumps(payload, indent=2, default=float)))

@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--iterations", type=_positive_int, default=None,
                        help="training iterations per model (default: the recipe's, 8000; the original study used 50000)")
     study.add_argument("--seeds", type=int, nargs="+", default=[0], help="train every model once per seed (default: 0)")
+    study.add_argument("--neural-ode", action="store_true",
+                       help="add a G trained through an adaptive solver (torchdiffeq dopri5), the continuous reference")
+    study.add_argument("--device", default="cpu", help="where training runs, e.g. cuda (default: %(default)s)")
     _add_generate(commands)
     info = commands.add_parser("info", help="describe a dataset file", description="Validate a dataset file and "
                                "print what it holds.")
@@ -144,7 +147,8 @@ def _run_study(arguments: argparse.Namespace) -> int:
     from .analysis.experiment import run_study
 
     output = arguments.output or f"dynlearn-study-{arguments.system}"
-    outcome = run_study(arguments.system, output, seeds=arguments.seeds, iterations=arguments.iterations)
+    outcome = run_study(arguments.system, output, seeds=arguments.seeds, iterations=arguments.iterations,
+                        neural_ode=arguments.neural_ode, device=arguments.device)
     print(f"{arguments.system}: trained at dt = {outcome.recipe.training_dt:g}, evaluated to T = {outcome.recipe.t_final:g}"
           f" ({outcome.seconds:.0f} s)\n")
     print(outcome.study.swap_table())

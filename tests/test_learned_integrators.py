@@ -293,7 +293,7 @@ def test_small_study_reproduces_the_finding(tmp_path):
     # transfers to the other schemes with a plateau far below the Euler-trained one's.
     recipe = StudyRecipe("oscillator", {"frequency": 1.0}, (1.0, 0.0), training_time=10.0, iterations=1500,
                          training_schemes=(("euler",), ("rk4",)), width=16)
-    outcome = run_study(recipe, tmp_path / "out", progress=False)
+    outcome = run_study(recipe, tmp_path / "out", progress=False, neural_ode=True)
     study = outcome.study
     assert study.model_verdict("mlp euler").startswith("discrete")
     assert study.model_verdict("mlp rk4").startswith("continuous")
@@ -301,6 +301,12 @@ def test_small_study_reproduces_the_finding(tmp_path):
     rk4_plateau = study.evaluation("mlp rk4", "rk4").rms_plateau
     assert rk4_plateau < euler_plateau / 5
     assert study.evaluation("mlp rk4", "euler").rate.rate == pytest.approx(1.0, abs=0.3)  # transfers to euler
+    # the continuous reference, trained through an adaptive solver, is continuous too
+    assert study.model_verdict("neural ode").startswith("continuous")
+    # the ResNet baseline x + dt N(x) is forward Euler with a frozen step: it trains to the Euler model's loss
+    resnet = next(name for name in outcome.histories if name.startswith("skip map"))
+    assert outcome.histories[resnet].best_loss == pytest.approx(outcome.histories["mlp euler"].best_loss, rel=1e-6)
+    assert {b["model"] for b in outcome.baselines} == {"direct map x -> N(x)", resnet}
     names = sorted(path.name for path in outcome.files)
     assert names == ["convergence_grid.png", "report.md", "results.json"]
     assert "discrete: overfits dt_train" in (tmp_path / "out" / "report.md").read_text()
