@@ -5,7 +5,7 @@ with a common library). Loaders for data users bring (OISST, CIFAR-10) are plann
 """
 
 from .format import FORMAT_NAME, FORMAT_VERSION, DatasetFormatError, TrajectoryDataset, read_dataset, write_dataset
-from .generate import generate_dataset
+from .generate import generate_cylinder_dataset, generate_dataset
 from .views import OneStepPairs, StepWindows, WholeTrajectories, split_trajectories
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "StepWindows",
     "TrajectoryDataset",
     "WholeTrajectories",
+    "generate_cylinder_dataset",
     "generate_dataset",
     "read_dataset",
     "split_trajectories",

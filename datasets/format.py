@@ -6,9 +6,11 @@ Layout (format "dynlearn-dataset", version 1)::
     /times                       float64 (n_times,), t_k = t0 + k*dt exactly as computed (never accumulated)
     /initial_conditions          float64 (n_trajectories, *state_shape), equal to states[:, 0]
     /trajectory_parameters/NAME  float64 (n_trajectories,), optional per-trajectory numbers (energy, period, ...)
+    /coordinates/NAME            float64, optional coordinates of a field's axes (x, y of a vorticity field)
     attributes of /:
         format = "dynlearn-dataset", format_version = 1
-        system (name), parameters (JSON object), state_names (JSON list)
+        system (name), parameters (JSON object), state_names (JSON list: one name per component, per channel
+        of the first state axis, or one name for a whole field)
         generator (JSON object: kind "analytical" or "numerical", method, tolerances or resolution)
         t0, dt, n_steps, seed (absent when the initial conditions were given), initial_conditions_source
         dynlearn_version, torch_version, numpy_version, h5py_version, created (ISO 8601, UTC)
@@ -59,6 +61,8 @@ class TrajectoryDataset:
         generator: how (``{"kind": "analytical" | "numerical", "method": ..., ...}``).
         t0, dt: the time grid. seed: of the sampled initial conditions (None when they were given).
         trajectory_parameters: per-trajectory numbers, each ``(n_trajectories,)``.
+        coordinates: for fields, the coordinates of the state's axes (e.g. ``x`` and ``y`` of a vorticity
+            field), 1-D each.
         attributes: on a dataset read from a file, every attribute of the file (versions, created, checksum).
     """
 
@@ -73,6 +77,7 @@ class TrajectoryDataset:
     dt: float
     seed: int | None = None
     trajectory_parameters: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
+    coordinates: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
     attributes: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
@@ -121,9 +126,10 @@ class TrajectoryDataset:
             raise DatasetFormatError(f"{where}: states: contain NaN or inf")
         if not torch.equal(initial, states[:, 0]):
             raise DatasetFormatError(f"{where}: initial_conditions: differ from states[:, 0]")
-        if len(self.state_names) != int(np.prod(self.state_shape)):
+        if len(self.state_names) not in {int(np.prod(self.state_shape)), self.state_shape[0], 1}:
             raise DatasetFormatError(
-                f"{where}: state_names: {len(self.state_names)} names for a state of shape {self.state_shape}"
+                f"{where}: state_names: {len(self.state_names)} names for a state of shape {self.state_shape} "
+                f"(give one per component, one per channel of the first axis, or one for a whole field)"
             )
         for name, values in self.trajectory_parameters.items():
             if tuple(values.shape) != (states.shape[0],):
@@ -188,6 +194,9 @@ def write_dataset(path: str | os.PathLike, dataset: TrajectoryDataset, *, overwr
             group = handle.create_group("trajectory_parameters")
             for name, values in dataset.trajectory_parameters.items():
                 group.create_dataset(name, data=values.detach().to("cpu", torch.float64).numpy())
+            axes = handle.create_group("coordinates")
+            for name, values in dataset.coordinates.items():
+                axes.create_dataset(name, data=values.detach().to("cpu", torch.float64).numpy())
             handle.attrs.update(attributes)
 
     return atomic_write(target, write)
@@ -225,9 +234,11 @@ def read_dataset(path: str | os.PathLike, *, verify_checksum: bool = True) -> Tr
         states = handle["states"][()]
         times = handle["times"][()]
         initial = handle["initial_conditions"][()]
-        per_trajectory = {}
+        per_trajectory, coordinates = {}, {}
         if "trajectory_parameters" in handle:
             per_trajectory = {k: torch.from_numpy(v[()]) for k, v in handle["trajectory_parameters"].items()}
+        if "coordinates" in handle:
+            coordinates = {k: torch.from_numpy(v[()]) for k, v in handle["coordinates"].items()}
         attributes = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in handle.attrs.items()}
     decoded = {}
     for name in ("parameters", "state_names", "generator"):
@@ -251,6 +262,7 @@ def read_dataset(path: str | os.PathLike, *, verify_checksum: bool = True) -> Tr
         dt=float(attributes["dt"]),
         seed=int(attributes["seed"]) if "seed" in attributes else None,
         trajectory_parameters=per_trajectory,
+        coordinates=coordinates,
         attributes=attributes,
     )
     dataset.validate(str(source))

@@ -8,7 +8,7 @@ pendulum solutions: about 1e-10 over 5 s); for the wave equation, the method of 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
@@ -18,7 +18,10 @@ from dynlearn.systems.base import System
 
 from .format import TrajectoryDataset
 
-__all__ = ["generate_dataset"]
+if TYPE_CHECKING:  # pragma: no cover
+    from dynlearn.systems.cylinder import CylinderPreset
+
+__all__ = ["generate_dataset", "generate_cylinder_dataset"]
 _BATCH = 64  # trajectories integrated together by the numerical generator
 
 
@@ -93,4 +96,68 @@ def generate_dataset(
         dt=float(dt),
         seed=int(seed) if initial_conditions is None else None,
         trajectory_parameters=system.trajectory_parameters(x0.to(torch.float64)),
+    )
+
+
+def generate_cylinder_dataset(
+    reynolds: float = 100.0,
+    preset: "str | CylinderPreset" = "coarse",
+    *,
+    velocity: bool = False,
+    device: str = "cpu",
+    progress: bool = False,
+) -> TrajectoryDataset:
+    """The cylinder-wake data set: vorticity snapshots (and velocity with ``velocity=True``) on the preset's
+    window grid after the start-up transient, from :func:`dynlearn.systems.cylinder.simulate`.
+
+    States are ``(1, n_snapshots, ny, nx)`` (vorticity, U/D) or ``(1, n_snapshots, 3, ny, nx)`` (vorticity,
+    u, v); t = 0 is the first snapshot after the transient; coordinates ``x`` and ``y`` in D. The Strouhal
+    number, mean drag and lift amplitude measured while sampling are stored as trajectory parameters.
+    """
+    from dynlearn.systems.cylinder import PRESETS, CylinderPreset, simulate, strouhal_number
+
+    if isinstance(preset, CylinderPreset):
+        settings = preset
+    elif preset in PRESETS:
+        settings = PRESETS[preset]
+    else:
+        raise ValueError(f"cylinder: preset must be one of {sorted(PRESETS)} or a CylinderPreset, got {preset!r}")
+    result = simulate(reynolds, preset, velocity=velocity, device=device, progress=progress)
+    if velocity:
+        states = torch.cat([result.vorticity[:, None], result.velocity], dim=1)[None]
+        names: tuple[str, ...] = ("vorticity", "u", "v")
+    else:
+        states = result.vorticity[None]
+        names = ("vorticity",)
+    strouhal = strouhal_number(result.force_times.numpy(), result.lift.numpy()) if result.lift.numel() else float("nan")
+    lift_amplitude = float((result.lift.max() - result.lift.min()) / 2) if result.lift.numel() else float("nan")
+    parameters = {
+        "strouhal": torch.tensor([strouhal], dtype=torch.float64),
+        "mean_drag": torch.tensor([float(result.drag.mean()) if result.drag.numel() else float("nan")],
+                                  dtype=torch.float64),
+        "lift_amplitude": torch.tensor([lift_amplitude], dtype=torch.float64),
+        "spin_up_time": torch.tensor([result.spin_up_time], dtype=torch.float64),
+    }
+    return TrajectoryDataset(
+        states=states.contiguous(),
+        times=result.times,
+        initial_conditions=states[:, 0].clone(),
+        system="cylinder",
+        parameters={"reynolds": float(reynolds), "preset": preset if isinstance(preset, str) else "custom",
+                    "spacing": settings.spacing},
+        state_names=names,
+        generator={
+            "kind": "numerical",
+            "method": "lattice Boltzmann D2Q9, TRT collision (Lambda = 1/4), full-way bounce-back, equilibrium inlet, "
+                      "zero-gradient outlet, periodic sides",
+            "resolution": settings.resolution,
+            "lattice_velocity": settings.lattice_velocity,
+            "domain": {"x": [-8.0, 22.0], "y": [-8.0, 8.0]},
+            "spin_up_time": result.spin_up_time,
+        },
+        t0=0.0,
+        dt=settings.snapshot_interval,
+        seed=None,
+        trajectory_parameters=parameters,
+        coordinates={"x": result.x, "y": result.y},
     )

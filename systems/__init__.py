@@ -3,7 +3,8 @@
 Here now: :class:`LinearSystem` (dx/dt = A x, exact through the matrix exponential), the
 :class:`HarmonicOscillator`, the :class:`Pendulum` in angle form and the :class:`CartesianPendulum` in
 constrained Cartesian form (Jacobi elliptic solutions), and the 1D :class:`WaveEquation` (Fourier series,
-method of lines). Planned (see the project's issues): cylinder flow, sea-surface temperature.
+method of lines). ``dynlearn.systems.cylinder`` holds a lattice Boltzmann solver of the flow past a cylinder
+(a field generator rather than a System with a vector field). Planned (see the issues): sea-surface temperature.
 This package uses only the core's tableaus and integration.
 """
 
