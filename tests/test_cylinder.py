@@ -36,6 +36,13 @@ def test_bad_parameters_fail_before_any_work(kwargs, message):
         CylinderFlow(**{"reynolds": 100.0, "resolution": 20, "lattice_velocity": 0.1, **kwargs})
 
 
+def test_unknown_preset_is_named():
+    from dynlearn.systems.cylinder import simulate
+
+    with pytest.raises(ValueError, match="preset must be one of"):
+        simulate(100.0, "fine")
+
+
 def test_re20_steady_symmetric_wake_recirculation_and_drag():
     torch.manual_seed(0)
     flow = CylinderFlow(20.0, 20, 0.1, compile=True)
