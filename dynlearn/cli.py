@@ -143,7 +143,7 @@ def _add_generate(commands) -> None:
     cylinder = generate.add_argument_group("cylinder (lattice Boltzmann wake; --dt, --t-final, --n-traj do not apply)")
     cylinder.add_argument("--re", type=_positive_float, default=100.0, help="Reynolds number U D / nu (default: 100)")
     cylinder.add_argument("--preset", choices=["standard", "coarse"], default="standard",
-                          help="standard: 449 x 199 at 0.02 D (GPU); coarse: 181 x 81 at 0.05 D (CPU, minutes)")
+                          help="standard: 449 x 199 at 0.02 D (GPU); coarse: 179 x 79 at 0.05 D (CPU, minutes)")
     cylinder.add_argument("--with-velocity", action="store_true", help="also store the velocity (u, v)")
     cylinder.add_argument("--device", default="cpu", help="where the solver runs, e.g. cuda (default: cpu)")
     for name, kind in _system_options():

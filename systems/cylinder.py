@@ -54,7 +54,7 @@ class CylinderPreset:
 PRESETS = {
     # the standard data set: 449 x 199 vorticity snapshots, every 0.2, 151 of them (about five periods)
     "standard": CylinderPreset(resolution=50, spacing=0.02, snapshot_interval=0.2, n_snapshots=151),
-    # for tests and demos on a CPU: 181 x 81 snapshots at 0.05 D
+    # for tests and demos on a CPU: 179 x 79 snapshots at 0.05 D
     "coarse": CylinderPreset(resolution=20, spacing=0.05, snapshot_interval=0.2, n_snapshots=151),
 }
 
@@ -334,8 +334,9 @@ def simulate(
     if not settled:
         raise RuntimeError(f"cylinder: the start-up transient had not passed after {max_spin_up:g} D/U")
     spin_up = flow.time
-    x = torch.arange(round((WINDOW_X[1] - WINDOW_X[0]) / settings.spacing) + 1, dtype=torch.float64) * settings.spacing + WINDOW_X[0]
-    y = torch.arange(round((WINDOW_Y[1] - WINDOW_Y[0]) / settings.spacing) + 1, dtype=torch.float64) * settings.spacing + WINDOW_Y[0]
+    # interior points of the window, as in the standard data set (449 x 199 at 0.02 D)
+    x = torch.arange(1, round((WINDOW_X[1] - WINDOW_X[0]) / settings.spacing), dtype=torch.float64) * settings.spacing + WINDOW_X[0]
+    y = torch.arange(1, round((WINDOW_Y[1] - WINDOW_Y[0]) / settings.spacing), dtype=torch.float64) * settings.spacing + WINDOW_Y[0]
     vorticity, velocities, force_drag, force_lift = [], [], [], []
     for index in tqdm(range(settings.n_snapshots), desc=f"cylinder Re={reynolds:g}: snapshots", disable=not progress):
         if index:
