@@ -72,6 +72,7 @@ def graphed_rollout(f, x0: torch.Tensor, t0: float, dt: float, n_steps: int, tab
         stage_times = _stage_times(t0, dt, 0, n_steps, plan, x0)
         entry = _capture(f, x0, _scaled(plan, dt), plan, stage_times)
         per_function[key] = entry
+    # the entry also holds the stage-time tensors: the captured kernels read them, so they must stay alive
     graph, static_x0, static_trajectory, _ = entry
     static_x0.copy_(x0)
     graph.replay()

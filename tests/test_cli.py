@@ -41,7 +41,13 @@ def test_bad_input_fails_before_any_file_is_written(tmp_path, capsys):
 
 
 def test_console_script_is_installed():
-    completed = subprocess.run([sys.executable, "-m", "dynlearn.cli", "--version"], capture_output=True, text=True)
+    import shutil
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "dynlearn"
+    command = str(script) if script.exists() else shutil.which("dynlearn")
+    assert command, "the dynlearn console script is not installed"
+    completed = subprocess.run([command, "--version"], capture_output=True, text=True)
     assert completed.returncode == 0 and completed.stdout.startswith("dynlearn ")
 
 
