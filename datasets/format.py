@@ -7,6 +7,8 @@ Layout (format "dynlearn-dataset", version 1)::
     /initial_conditions          float64 (n_trajectories, *state_shape), equal to states[:, 0]
     /trajectory_parameters/NAME  float64 (n_trajectories,), optional per-trajectory numbers (energy, period, ...)
     /coordinates/NAME            float64, optional coordinates of a field's axes (x, y of a vorticity field)
+    /fields/NAME                 float64, optional arrays of any shape that belong with the states: a land mask,
+                                 the statistics that map normalised states back to physical units
     attributes of /:
         format = "dynlearn-dataset", format_version = 1
         system (name), parameters (JSON object), state_names (JSON list: one name per component, per channel
@@ -15,7 +17,7 @@ Layout (format "dynlearn-dataset", version 1)::
         t0, dt, n_steps, seed (absent when the initial conditions were given), initial_conditions_source
         dynlearn_version, torch_version, numpy_version, h5py_version, created (ISO 8601, UTC)
         checksum_sha256: SHA-256 of the little-endian float64 bytes of times, initial_conditions, states
-                         (in that order, C order)
+                         (in that order, C order), then of each field's name and values, in name order
 
 A file is written under a temporary name beside the target and renamed when complete, so an interrupted
 write never leaves a file that looks finished. Reading validates every field and fails with a message that
@@ -63,6 +65,8 @@ class TrajectoryDataset:
         trajectory_parameters: per-trajectory numbers, each ``(n_trajectories,)``.
         coordinates: for fields, the coordinates of the state's axes (e.g. ``x`` and ``y`` of a vorticity
             field), 1-D each.
+        fields: arrays of any shape that belong with the states (``land_mask``, normalisation statistics),
+            float64, finite.
         attributes: on a dataset read from a file, every attribute of the file (versions, created, checksum).
     """
 
@@ -78,6 +82,7 @@ class TrajectoryDataset:
     seed: int | None = None
     trajectory_parameters: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
     coordinates: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
+    fields: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
     attributes: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
@@ -131,6 +136,9 @@ class TrajectoryDataset:
                 f"{where}: state_names: {len(self.state_names)} names for a state of shape {self.state_shape} "
                 f"(give one per component, one per channel of the first axis, or one for a whole field)"
             )
+        for name, values in self.fields.items():
+            if not bool(torch.isfinite(values).all()):
+                raise DatasetFormatError(f"{where}: fields/{name}: contains NaN or inf")
         for name, values in self.trajectory_parameters.items():
             if tuple(values.shape) != (states.shape[0],):
                 raise DatasetFormatError(
@@ -138,10 +146,14 @@ class TrajectoryDataset:
                 )
 
 
-def _checksum(times: np.ndarray, initial: np.ndarray, states: np.ndarray) -> str:
+def _checksum(times: np.ndarray, initial: np.ndarray, states: np.ndarray,
+              fields: dict[str, np.ndarray] | None = None) -> str:
     digest = hashlib.sha256()
     for array in (times, initial, states):
         digest.update(np.ascontiguousarray(array, dtype="<f8").tobytes())
+    for name in sorted(fields or {}):
+        digest.update(name.encode("utf-8"))
+        digest.update(np.ascontiguousarray(fields[name], dtype="<f8").tobytes())
     return digest.hexdigest()
 
 
@@ -161,6 +173,7 @@ def write_dataset(path: str | os.PathLike, dataset: TrajectoryDataset, *, overwr
     states = dataset.states.detach().to("cpu", torch.float64).numpy()
     times = dataset.times.detach().to("cpu", torch.float64).numpy()
     initial = dataset.initial_conditions.detach().to("cpu", torch.float64).numpy()
+    fields = {name: values.detach().to("cpu", torch.float64).numpy() for name, values in dataset.fields.items()}
     attributes = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -177,7 +190,7 @@ def write_dataset(path: str | os.PathLike, dataset: TrajectoryDataset, *, overwr
         "numpy_version": str(np.__version__),
         "h5py_version": str(h5py.__version__),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "checksum_sha256": _checksum(times, initial, states),
+        "checksum_sha256": _checksum(times, initial, states, fields),
     }
     if dataset.seed is not None:
         attributes["seed"] = int(dataset.seed)
@@ -197,6 +210,10 @@ def write_dataset(path: str | os.PathLike, dataset: TrajectoryDataset, *, overwr
             axes = handle.create_group("coordinates")
             for name, values in dataset.coordinates.items():
                 axes.create_dataset(name, data=values.detach().to("cpu", torch.float64).numpy())
+            if fields:
+                extra = handle.create_group("fields")
+                for name, values in fields.items():
+                    extra.create_dataset(name, data=values, compression="gzip" if values.size > 4096 else None)
             handle.attrs.update(attributes)
 
     return atomic_write(target, write)
@@ -234,11 +251,13 @@ def read_dataset(path: str | os.PathLike, *, verify_checksum: bool = True) -> Tr
         states = handle["states"][()]
         times = handle["times"][()]
         initial = handle["initial_conditions"][()]
-        per_trajectory, coordinates = {}, {}
+        per_trajectory, coordinates, fields = {}, {}, {}
         if "trajectory_parameters" in handle:
             per_trajectory = {k: torch.from_numpy(v[()]) for k, v in handle["trajectory_parameters"].items()}
         if "coordinates" in handle:
             coordinates = {k: torch.from_numpy(v[()]) for k, v in handle["coordinates"].items()}
+        if "fields" in handle:
+            fields = {k: np.asarray(v[()], dtype=np.float64) for k, v in handle["fields"].items()}
         attributes = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in handle.attrs.items()}
     decoded = {}
     for name in ("parameters", "state_names", "generator"):
@@ -246,7 +265,7 @@ def read_dataset(path: str | os.PathLike, *, verify_checksum: bool = True) -> Tr
             decoded[name] = json.loads(attributes[name])
         except (TypeError, json.JSONDecodeError):
             raise DatasetFormatError(f"{source}: attribute {name!r} is not valid JSON") from None
-    if verify_checksum and _checksum(times, initial, states) != attributes["checksum_sha256"]:
+    if verify_checksum and _checksum(times, initial, states, fields) != attributes["checksum_sha256"]:
         raise DatasetFormatError(
             f"{source}: the content checksum does not match attribute 'checksum_sha256': the file was changed or is corrupt"
         )
@@ -263,6 +282,7 @@ def read_dataset(path: str | os.PathLike, *, verify_checksum: bool = True) -> Tr
         seed=int(attributes["seed"]) if "seed" in attributes else None,
         trajectory_parameters=per_trajectory,
         coordinates=coordinates,
+        fields={name: torch.from_numpy(values) for name, values in fields.items()},
         attributes=attributes,
     )
     dataset.validate(str(source))

@@ -21,7 +21,7 @@ from .format import TrajectoryDataset
 if TYPE_CHECKING:  # pragma: no cover
     from dynlearn.systems.cylinder import CylinderPreset
 
-__all__ = ["generate_dataset", "generate_cylinder_dataset"]
+__all__ = ["generate_dataset", "generate_cylinder_dataset", "generate_synthetic_sst_dataset"]
 _BATCH = 64  # trajectories integrated together by the numerical generator
 
 
@@ -160,4 +160,55 @@ def generate_cylinder_dataset(
         seed=None,
         trajectory_parameters=parameters,
         coordinates={"x": result.x, "y": result.y},
+    )
+
+
+def generate_synthetic_sst_dataset(
+    *,
+    years: int = 6,
+    resolution: float = 0.25,
+    seed: int = 0,
+    start: str = "2012-01-01",
+    spin_up_days: int = 365,
+    progress: bool = False,
+) -> TrajectoryDataset:
+    """SYNTHETIC daily sea-surface temperature of an idealised Gulf of Mexico
+    (:class:`dynlearn.systems.sea_surface.SyntheticSeaSurface`): ``years`` calendar years from ``start`` on a
+    ``resolution``-degree grid, in the layout of :meth:`dynlearn.datasets.sst.SeaSurfaceTemperature.to_dataset`
+    (states ``(1, n_days, n_lat, n_lon)`` in degrees Celsius, land 0 beside the ``land_mask`` field). The file
+    says plainly that it is synthetic (generator kind "synthetic")."""
+    import dataclasses
+
+    import numpy as np
+
+    from dynlearn.systems.sea_surface import SyntheticSeaSurface
+
+    from .sst import REGIONS, SeaSurfaceTemperature
+
+    if isinstance(years, bool) or not isinstance(years, int) or years < 1:
+        raise ValueError(f"synthetic SST: years must be an integer >= 1, got {years!r}")
+    try:
+        first = np.datetime64(start, "D")
+    except ValueError:
+        raise ValueError(f"synthetic SST: start must be a date such as '2012-01-01', got {start!r}") from None
+    last = (first.astype("datetime64[Y]") + np.timedelta64(years, "Y")).astype("datetime64[D]") + (
+        first - first.astype("datetime64[Y]").astype("datetime64[D]"))
+    generator = SyntheticSeaSurface(resolution=resolution, seed=seed)
+    fields = generator.generate(int((last - first).astype(int)), spin_up_days=spin_up_days, start=str(first),
+                                progress=progress)
+    record = SeaSurfaceTemperature(
+        temperature=fields["temperature"], latitude=fields["latitude"], longitude=fields["longitude"],
+        dates=fields["dates"], time_step="day", mask=fields["mask"], region=REGIONS["gulf"], sources=(),
+        description="SYNTHETIC sea-surface temperature (idealised Gulf of Mexico), not observations")
+    dataset = record.to_dataset()
+    return dataclasses.replace(
+        dataset,
+        parameters={**dataset.parameters, "synthetic": True, "resolution": float(resolution)},
+        generator={"kind": "synthetic", "method": "SYNTHETIC: advection-diffusion of temperature by a meandering "
+                   "Loop Current and shed eddies, relaxed to a seasonal equilibrium, with synoptic forcing "
+                   "(dynlearn.systems.sea_surface); upwind fluxes, ssprk3",
+                   "steps_per_day": fields["steps_per_day"], "spin_up_days": spin_up_days,
+                   "settings": fields["settings"]},
+        seed=None,
+        trajectory_parameters={},
     )

@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="add a G trained through an adaptive solver (torchdiffeq dopri5), the continuous reference")
     study.add_argument("--device", default="cpu", help="where training runs, e.g. cuda (default: %(default)s)")
     _add_generate(commands)
+    _add_import(commands)
     info = commands.add_parser("info", help="describe a dataset file", description="Validate a dataset file and "
                                "print what it holds.")
     info.add_argument("file", help="a dynlearn dataset (.h5)")
@@ -125,9 +126,12 @@ def _add_generate(commands) -> None:
         ),
         epilog="systems and their parameters (defaults and units):\n" + "\n".join(listing)
         + "\n  cylinder: 2D flow past a cylinder (lattice Boltzmann), vorticity snapshots after the transient\n"
-        "      --re 100 [1], --preset standard|coarse, --with-velocity, --device cpu|cuda",
+        "      --re 100 [1], --preset standard|coarse, --with-velocity, --device cpu|cuda"
+        "\n  sst --synthetic: SYNTHETIC daily sea-surface temperature of an idealised Gulf of Mexico\n"
+        "      --years 6, --resolution 0.25 [degree], --start 2012-01-01, --seed 0, --anomalies, --train-end\n"
+        "      (real SST: dynlearn import oisst FILES...)",
     )
-    generate.add_argument("system", choices=[*SYSTEMS, "cylinder"], help="which system")
+    generate.add_argument("system", choices=[*SYSTEMS, "cylinder", "sst"], help="which system")
     generate.add_argument("-o", "--output", required=True, help="dataset file to write (.h5)")
     generate.add_argument("--dt", type=_positive_float, default=0.05, help="sampling step (default: %(default)s)")
     generate.add_argument("--t-final", type=_positive_float, default=50.0,
@@ -146,9 +150,84 @@ def _add_generate(commands) -> None:
                           help="standard: 449 x 199 at 0.02 D (GPU); coarse: 179 x 79 at 0.05 D (CPU, minutes)")
     cylinder.add_argument("--with-velocity", action="store_true", help="also store the velocity (u, v)")
     cylinder.add_argument("--device", default="cpu", help="where the solver runs, e.g. cuda (default: cpu)")
+    sst = generate.add_argument_group("sst (synthetic sea-surface temperature; --dt, --t-final, --n-traj do not apply)")
+    sst.add_argument("--synthetic", action="store_true", help="required: says that the fields are synthetic")
+    sst.add_argument("--years", type=_positive_int, default=6, help="calendar years of daily fields (default: 6)")
+    sst.add_argument("--resolution", type=_positive_float, default=0.25, help="grid spacing, degrees (default: 0.25)")
+    sst.add_argument("--start", default="2012-01-01", help="first date (default: %(default)s)")
+    _add_anomaly_options(sst)
     for name, kind in _system_options():
         generate.add_argument(f"--{name.replace('_', '-')}", dest=f"parameter_{name}", type=kind, default=None,
                               help=argparse.SUPPRESS)
+
+
+def _add_anomaly_options(group) -> None:
+    group.add_argument("--anomalies", choices=["none", "climatology", "mean"], default="none",
+                       help="store anomalies from a per-cell annual-cycle fit (climatology) or mean, scaled by their "
+                            "standard deviation, fitted on the dates up to --train-end only (default: none, degrees C)")
+    group.add_argument("--train-end", default=None, metavar="DATE",
+                       help="last date of the training period, e.g. 2016-12-31 (required with --anomalies)")
+
+
+def _add_import(commands) -> None:
+    importer = commands.add_parser(
+        "import",
+        help="make a dataset of real data files (NOAA OISST, other gridded SST)",
+        description="Read NOAA OISST v2 daily files (sst.day.mean.YYYY.nc: 'oisst', checked to be OISST and to join "
+                    "into consecutive days) or other CF gridded SST files ('sst': COADS, OSTIA, ...), select a region, "
+                    "build the land mask, convert to degrees C and write a dataset (temporary name, renamed when "
+                    "complete). dynlearn downloads nothing: the files are yours.",
+    )
+    importer.add_argument("source", choices=["oisst", "sst"], help="oisst: NOAA OI SST v2 daily; sst: any CF gridded SST")
+    importer.add_argument("files", nargs="+", help="netCDF files (netCDF-4 or netCDF-3), joined in time")
+    importer.add_argument("-o", "--output", required=True, help="dataset file to write (.h5)")
+    importer.add_argument("--region", default="gulf", help="gulf (18..31 N, 98..80 W), nino34 or global (default: gulf)")
+    importer.add_argument("--variable", default=None, help="the SST variable of an 'sst' file (default: found by name)")
+    importer.add_argument("--allow-gaps", action="store_true", help="join files with missing days between them")
+    importer.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    _add_anomaly_options(importer)
+
+
+def _write_sst(arguments: argparse.Namespace, dataset) -> int:
+    from .datasets import write_dataset
+    from .datasets.climatology import normalise_dataset
+
+    if arguments.anomalies != "none":
+        dataset = normalise_dataset(dataset, train_end=arguments.train_end, method=arguments.anomalies)
+    path = write_dataset(arguments.output, dataset, overwrite=arguments.overwrite)
+    ocean = int((dataset.fields["land_mask"] < 0.5).sum())
+    print(f"wrote {path}: {dataset.n_times} {dataset.parameters['time_unit']}s "
+          f"({dataset.parameters['first_date'][:10]} .. {dataset.parameters['last_date'][:10]}) of "
+          f"{dataset.state_shape[0]} x {dataset.state_shape[1]} cells, {ocean} ocean; "
+          f"{dataset.parameters['units']}")
+    return 0
+
+
+def _check_sst_output(arguments: argparse.Namespace) -> None:
+    import os
+
+    if os.path.exists(arguments.output) and not arguments.overwrite:
+        raise ValueError(f"{arguments.output} exists; pass --overwrite to replace it")
+    if arguments.anomalies != "none" and arguments.train_end is None:
+        raise ValueError("--anomalies needs --train-end DATE: the statistics come from the training dates only")
+
+
+def _run_import(arguments: argparse.Namespace) -> int:
+    from .datasets.sst import REGIONS, read_oisst, read_sst
+
+    _check_sst_output(arguments)
+    if arguments.region not in REGIONS:
+        raise ValueError(f"--region must be one of {sorted(REGIONS)}, got {arguments.region!r}")
+    if arguments.source == "oisst":
+        if arguments.variable is not None:
+            raise ValueError("--variable applies to 'sst' files; OISST's variable is 'sst'")
+        record = read_oisst(arguments.files, region=arguments.region, allow_gaps=arguments.allow_gaps)
+    else:
+        record = read_sst(arguments.files, region=arguments.region, variable=arguments.variable,
+                          allow_gaps=arguments.allow_gaps)
+    if record.n_intermittent:
+        print(f"note: {record.n_intermittent} cells are missing at some dates only; they are masked with the land")
+    return _write_sst(arguments, record.to_dataset())
 
 
 def _run_study(arguments: argparse.Namespace) -> int:
@@ -176,6 +255,18 @@ def _run_generate(arguments: argparse.Namespace) -> int:
 
     from .datasets import generate_cylinder_dataset, generate_dataset, write_dataset
     from .systems import SYSTEMS, make_system
+
+    if arguments.system == "sst":
+        if not arguments.synthetic:
+            raise ValueError("generate sst makes SYNTHETIC fields only: pass --synthetic; real sea-surface temperature "
+                             "comes from your NOAA OISST files: dynlearn import oisst FILES... -o sst.h5")
+        _check_sst_output(arguments)
+        from .datasets.generate import generate_synthetic_sst_dataset
+
+        dataset = generate_synthetic_sst_dataset(years=arguments.years, resolution=arguments.resolution,
+                                                 seed=arguments.seed, start=arguments.start, progress=True)
+        print("SYNTHETIC sea-surface temperature (an idealised Gulf of Mexico), not observations")
+        return _write_sst(arguments, dataset)
 
     if arguments.system == "cylinder":
         if os.path.exists(arguments.output) and not arguments.overwrite:
@@ -241,6 +332,10 @@ def _run_info(arguments: argparse.Namespace) -> int:
     print(f"  initial     {origin}")
     for name, values in dataset.trajectory_parameters.items():
         print(f"  {name:<11} min {float(values.min()):.6g}, max {float(values.max()):.6g}")
+    for name, values in dataset.coordinates.items():
+        print(f"  coordinate  {name}: {values.numel()} values in [{float(values.min()):.6g}, {float(values.max()):.6g}]")
+    for name, values in dataset.fields.items():
+        print(f"  field       {name}: shape {tuple(values.shape)}")
     print(f"  range       states in [{float(dataset.states.min()):.6g}, {float(dataset.states.max()):.6g}]")
     print(f"  created     {attributes.get('created')} by dynlearn {attributes.get('dynlearn_version')}, "
           f"torch {attributes.get('torch_version')}, h5py {attributes.get('h5py_version')}")
@@ -297,6 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_generate(arguments)
         if arguments.command == "info":
             return _run_info(arguments)
+        if arguments.command == "import":
+            return _run_import(arguments)
     except (ValueError, TypeError, OSError) as error:
         print(f"dynlearn {arguments.command}: error: {error}", file=sys.stderr)
         return 2

@@ -4,7 +4,8 @@ Here now: :class:`LinearSystem` (dx/dt = A x, exact through the matrix exponenti
 :class:`HarmonicOscillator`, the :class:`Pendulum` in angle form and the :class:`CartesianPendulum` in
 constrained Cartesian form (Jacobi elliptic solutions), and the 1D :class:`WaveEquation` (Fourier series,
 method of lines). ``dynlearn.systems.cylinder`` holds a lattice Boltzmann solver of the flow past a cylinder
-(a field generator rather than a System with a vector field). Planned (see the issues): sea-surface temperature.
+(a field generator rather than a System with a vector field); ``dynlearn.systems.sea_surface`` a SYNTHETIC
+sea-surface temperature generator (an idealised Gulf of Mexico; real SST is read by ``dynlearn.datasets.sst``).
 This package uses only the core's tableaus and integration.
 """
 
