@@ -8,6 +8,8 @@ pendulum solutions: about 1e-10 over 5 s); for the wave equation, the method of 
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import TYPE_CHECKING, Literal
 
 import torch
@@ -104,11 +106,13 @@ def generate_cylinder_dataset(
     preset: "str | CylinderPreset" = "coarse",
     *,
     velocity: bool = False,
+    n_snapshots: int | None = None,
     device: str = "cpu",
     progress: bool = False,
 ) -> TrajectoryDataset:
     """The cylinder-wake data set: vorticity snapshots (and velocity with ``velocity=True``) on the preset's
-    window grid after the start-up transient, from :func:`dynlearn.systems.cylinder.simulate`.
+    window grid after the start-up transient, from :func:`dynlearn.systems.cylinder.simulate`; ``n_snapshots``
+    overrides the preset's count (the autoencoder's recipe wants a longer record: 300).
 
     States are ``(1, n_snapshots, ny, nx)`` (vorticity, U/D) or ``(1, n_snapshots, 3, ny, nx)`` (vorticity,
     u, v); t = 0 is the first snapshot after the transient; coordinates ``x`` and ``y`` in D. The Strouhal
@@ -122,7 +126,11 @@ def generate_cylinder_dataset(
         settings = PRESETS[preset]
     else:
         raise ValueError(f"cylinder: preset must be one of {sorted(PRESETS)} or a CylinderPreset, got {preset!r}")
-    result = simulate(reynolds, preset, velocity=velocity, device=device, progress=progress)
+    if n_snapshots is not None:
+        if isinstance(n_snapshots, bool) or not isinstance(n_snapshots, int) or n_snapshots < 2:
+            raise ValueError(f"cylinder: n_snapshots must be an integer >= 2, got {n_snapshots!r}")
+        settings = dataclasses.replace(settings, n_snapshots=n_snapshots)
+    result = simulate(reynolds, settings, velocity=velocity, device=device, progress=progress)
     if velocity:
         states = torch.cat([result.vorticity[:, None], result.velocity], dim=1)[None]
         names: tuple[str, ...] = ("vorticity", "u", "v")

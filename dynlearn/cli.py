@@ -92,6 +92,30 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--device", default="cpu", help="where training runs, e.g. cuda (default: %(default)s)")
     _add_generate(commands)
     _add_import(commands)
+    trainer = commands.add_parser(
+        "train", help="train a model on a dataset file",
+        description="autoencoder: the physics-aware autoencoder (Lyapunov prior) and its physics-agnostic baselines "
+                    "(kappa = 0, with and without weight decay) on a cylinder-wake or sea-surface temperature dataset; "
+                    "an existing run with the same settings resumes.")
+    trainer.add_argument("model", choices=["autoencoder"], help="what to train")
+    trainer.add_argument("--data", required=True, help="dataset file (dynlearn generate cylinder|sst, dynlearn import)")
+    trainer.add_argument("-o", "--output", required=True, help="run folder")
+    trainer.add_argument("--recipe", choices=["cylinder", "sst"], default=None,
+                         help="settings per dataset (default: from the dataset's system)")
+    trainer.add_argument("--kappa", type=float, default=None, help="weight of the Lyapunov prior (default: the recipe's)")
+    trainer.add_argument("--epochs", type=_positive_int, default=None, help="epochs (default: the recipe's)")
+    trainer.add_argument("--models", nargs="+", default=["aware", "agnostic", "agnostic-decay"],
+                         choices=["aware", "agnostic", "agnostic-decay"], help="which models (default: all three)")
+    trainer.add_argument("--seed", type=int, default=0, help="seed of initialisation and minibatches (default: 0)")
+    trainer.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    trainer.add_argument("--overwrite", action="store_true", help="replace a run with other settings")
+    evaluator = commands.add_parser(
+        "evaluate", help="evaluate a trained run",
+        description="Relative error of long predictions from initial conditions in the test part, eigenvalues of "
+                    "Omega, negative eigenvalues of P: RUN/evaluation/{table.md,results.json,relative_error.png,"
+                    "eigenvalues.png}.")
+    evaluator.add_argument("run", help="run folder made by dynlearn train autoencoder")
+    evaluator.add_argument("--data", default=None, help="the dataset, if it moved since training")
     info = commands.add_parser("info", help="describe a dataset file", description="Validate a dataset file and "
                                "print what it holds.")
     info.add_argument("file", help="a dynlearn dataset (.h5)")
@@ -149,6 +173,8 @@ def _add_generate(commands) -> None:
     cylinder.add_argument("--preset", choices=["standard", "coarse"], default="standard",
                           help="standard: 449 x 199 at 0.02 D (GPU); coarse: 179 x 79 at 0.05 D (CPU, minutes)")
     cylinder.add_argument("--with-velocity", action="store_true", help="also store the velocity (u, v)")
+    cylinder.add_argument("--snapshots", type=_positive_int, default=None,
+                          help="number of snapshots (default: the preset's 151; the autoencoder recipe wants 300)")
     cylinder.add_argument("--device", default="cpu", help="where the solver runs, e.g. cuda (default: cpu)")
     sst = generate.add_argument_group("sst (synthetic sea-surface temperature; --dt, --t-final, --n-traj do not apply)")
     sst.add_argument("--synthetic", action="store_true", help="required: says that the fields are synthetic")
@@ -230,6 +256,42 @@ def _run_import(arguments: argparse.Namespace) -> int:
     return _write_sst(arguments, record.to_dataset())
 
 
+def _run_train(arguments: argparse.Namespace) -> int:
+    from .analysis.physics_aware import train_run
+    from .datasets import read_dataset
+
+    recipe = arguments.recipe
+    if recipe is None:
+        system = read_dataset(arguments.data).system
+        recipes = {"cylinder": "cylinder", "sea_surface_temperature": "sst"}
+        if system not in recipes:
+            raise ValueError(f"{arguments.data} holds system {system!r}; the autoencoder recipes are for "
+                             f"cylinder and sea_surface_temperature data (or pass --recipe)")
+        recipe = recipes[system]
+    if arguments.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: this torch has no CUDA device")
+    histories = train_run(arguments.data, arguments.output, recipe, models=arguments.models, kappa=arguments.kappa,
+                          epochs=arguments.epochs, seed=arguments.seed, device=arguments.device,
+                          overwrite=arguments.overwrite)
+    for name, history in histories.items():
+        print(f"{name:>15}: final loss {history.loss[-1]:.4e}, spectral radius of Omega "
+              f"{history.spectral_radius[-1]:.5f}, {history.seconds_per_epoch():.4f} s per epoch")
+    print(f"wrote {arguments.output}; evaluate with: dynlearn evaluate {arguments.output}")
+    return 0
+
+
+def _run_evaluate(arguments: argparse.Namespace) -> int:
+    from .analysis.physics_aware import evaluate_run, markdown_table
+
+    results = evaluate_run(arguments.run, data=arguments.data)
+    print(markdown_table(results))
+    print(f"wrote {arguments.run}/evaluation/table.md, results.json, relative_error.png, eigenvalues.png")
+    return 0
+
+
 def _run_study(arguments: argparse.Namespace) -> int:
     from .analysis.experiment import run_study
 
@@ -277,7 +339,7 @@ def _run_generate(arguments: argparse.Namespace) -> int:
         # checks Re and the stability limit before any work (the constructor raises with the remedy)
         CylinderFlow.check(arguments.re, settings.resolution, settings.lattice_velocity)
         dataset = generate_cylinder_dataset(arguments.re, arguments.preset, velocity=arguments.with_velocity,
-                                            device=arguments.device, progress=True)
+                                            n_snapshots=arguments.snapshots, device=arguments.device, progress=True)
         path = write_dataset(arguments.output, dataset, overwrite=arguments.overwrite)
         strouhal = float(dataset.trajectory_parameters["strouhal"][0])
         print(f"wrote {path}: {dataset.n_times} snapshots of {dataset.state_shape} (Re = {arguments.re:g}, "
@@ -394,6 +456,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_info(arguments)
         if arguments.command == "import":
             return _run_import(arguments)
+        if arguments.command == "train":
+            return _run_train(arguments)
+        if arguments.command == "evaluate":
+            return _run_evaluate(arguments)
     except (ValueError, TypeError, OSError) as error:
         print(f"dynlearn {arguments.command}: error: {error}", file=sys.stderr)
         return 2

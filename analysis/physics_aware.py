@@ -1,0 +1,321 @@
+"""The physics-aware autoencoder experiment on a dataset file: recipes, training of the aware model and its
+physics-agnostic baselines into a run folder, and the evaluation of the original work.
+
+Data: a snapshot matrix (n_times, m) from a dynlearn dataset: the flattened field of every snapshot
+(cylinder vorticity), or its ocean cells only (sea-surface temperature, from the ``land_mask`` field).
+Preprocessing, fitted on the training snapshots only and stored in the run: subtract the per-value training
+mean, divide by one number (the training standard deviation), so errors are relative to the field's own size.
+
+Models of a run (each in its own sub-folder, resumable):
+    aware           kappa = recipe.kappa (the Lyapunov prior)
+    agnostic        kappa = 0, no weight decay
+    agnostic-decay  kappa = 0, weight decay recipe.weight_decay (the classical way to keep Omega small)
+
+Evaluation: from ``n_initial`` initial conditions spread evenly over the test snapshots (each with ``horizon``
+true snapshots after it), encode once, apply Omega ``horizon`` times, decode; the relative error
+|y_hat - y| / |y| per prediction step (mean and 5-95 % band over the initial conditions), the eigenvalues of Omega
+against the unit circle, the spectral radius, the number of negative eigenvalues of P; a table (Markdown,
+JSON) and two plots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from dynlearn._files import atomic_write
+from dynlearn.autoencoder import AutoencoderLoss, PhysicsAwareAutoencoder, snapshot_windows
+from dynlearn.autoencoder_training import AutoencoderHistory, AutoencoderTraining, train_autoencoder
+from dynlearn.datasets.format import TrajectoryDataset, read_dataset
+from dynlearn.lyapunov import lyapunov_eigenvalues, spectral_radius
+
+__all__ = ["AutoencoderRecipe", "AUTOENCODER_RECIPES", "SnapshotData", "snapshot_data", "train_run", "evaluate_run",
+           "MODELS"]
+
+MODELS = ("aware", "agnostic", "agnostic-decay")
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoencoderRecipe:
+    """Everything a run needs besides the data. ``train_snapshots``: the first snapshots used for training
+    (an int), or a fraction of the record (a float in (0, 1)); the rest is the test part."""
+
+    name: str
+    train_snapshots: int | float
+    horizon: int
+    n_initial: int = 30
+    latent: int = 15
+    widths: tuple[int, ...] = (40, 25)
+    steps: int = 2
+    reconstruction: float = 3.0
+    kappa: float = 1.0
+    gamma: float = 4.0
+    weight_decay: float = 1e-4
+    epochs: int = 600
+    batch_size: int = 34
+    learning_rate: float = 1e-2
+    final_learning_rate: float = 1e-4
+
+
+AUTOENCODER_RECIPES = {
+    # cylinder wake: train on 100 snapshots (20 D/U, about 3.3 shedding periods), predict 100 steps from 30 initial
+    # conditions in the rest: the dataset needs >= 229 snapshots (dynlearn generate cylinder --snapshots 300)
+    "cylinder": AutoencoderRecipe("cylinder", train_snapshots=100, horizon=100),
+    # daily SST: train on the first two thirds (4 of 6 years), predict 180 days from 30 initial conditions
+    "sst": AutoencoderRecipe("sst", train_snapshots=2 / 3, horizon=180, epochs=300, batch_size=64),
+}
+
+
+@dataclasses.dataclass
+class SnapshotData:
+    """Snapshots ``(n_times, m)`` and how they map back onto the dataset's field (``mask`` True where a value
+    is left out, e.g. land; ``field_shape`` the shape of one state)."""
+
+    snapshots: torch.Tensor
+    field_shape: tuple[int, ...]
+    mask: torch.Tensor | None
+    system: str
+
+    def to_field(self, values: torch.Tensor) -> torch.Tensor:
+        """``(..., m)`` -> ``(..., *field_shape)`` with NaN where masked."""
+        if self.mask is None:
+            return values.reshape(*values.shape[:-1], *self.field_shape)
+        out = torch.full((*values.shape[:-1], *self.field_shape), float("nan"), dtype=values.dtype)
+        out[..., ~self.mask] = values
+        return out
+
+
+def snapshot_data(dataset: TrajectoryDataset) -> SnapshotData:
+    """The snapshot matrix of a one-trajectory field dataset (cylinder, SST); NaN data fail here."""
+    if dataset.n_trajectories != 1:
+        raise ValueError(f"the autoencoder learns one record of snapshots; this dataset holds {dataset.n_trajectories} "
+                         f"trajectories")
+    states = dataset.states[0].to(torch.float64)
+    if not bool(torch.isfinite(states).all()):
+        raise ValueError("the dataset's states contain NaN or infinite values")
+    mask = None
+    if "land_mask" in dataset.fields:
+        mask = dataset.fields["land_mask"] > 0.5
+        snapshots = states[:, ~mask]
+    else:
+        snapshots = states.reshape(states.shape[0], -1)
+    return SnapshotData(snapshots, tuple(dataset.state_shape), mask, dataset.system)
+
+
+def _train_count(recipe: AutoencoderRecipe, n_times: int) -> int:
+    if isinstance(recipe.train_snapshots, float):
+        return int(math.floor(recipe.train_snapshots * n_times))
+    return int(recipe.train_snapshots)
+
+
+def _check_lengths(recipe: AutoencoderRecipe, n_times: int, m: int) -> int:
+    n_train = _train_count(recipe, n_times)
+    if n_train < recipe.steps + 2:
+        raise ValueError(f"{n_train} training snapshots are too few for {recipe.steps}-step targets")
+    test = n_times - n_train
+    if test < recipe.horizon + recipe.n_initial:
+        raise ValueError(
+            f"the test part holds {test} snapshots (of {n_times}; the first {n_train} train), too few for "
+            f"{recipe.n_initial} initial conditions with {recipe.horizon} steps each (need {recipe.horizon + recipe.n_initial})"
+            + ("; generate a longer record: dynlearn generate cylinder --snapshots 300" if recipe.name == "cylinder" else ""))
+    if recipe.latent > m:
+        raise ValueError(f"latent = {recipe.latent} is larger than the data dimension m = {m}")
+    return n_train
+
+
+def _write_json(path: Path, content: Any) -> None:
+    atomic_write(path, lambda temporary: temporary.write_text(json.dumps(content, indent=2)))
+
+
+def train_run(
+    data: str | Path,
+    output: str | Path,
+    recipe: str | AutoencoderRecipe = "cylinder",
+    *,
+    models: Sequence[str] = MODELS,
+    kappa: float | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, AutoencoderHistory]:
+    """Train ``models`` on the dataset file ``data`` into ``output`` (resuming a run with the same settings)."""
+    if isinstance(recipe, str):
+        if recipe not in AUTOENCODER_RECIPES:
+            raise ValueError(f"recipe must be one of {sorted(AUTOENCODER_RECIPES)}, got {recipe!r}")
+        recipe = AUTOENCODER_RECIPES[recipe]
+    recipe = dataclasses.replace(recipe, **{k: v for k, v in (("kappa", kappa), ("epochs", epochs)) if v is not None})
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown or not models:
+        raise ValueError(f"models must be some of {list(MODELS)}, got {list(models)}")
+    AutoencoderLoss(recipe.steps, recipe.reconstruction, recipe.kappa, recipe.gamma)  # validates, before any work
+    dataset = read_dataset(data)
+    source = snapshot_data(dataset)
+    n_times, m = source.snapshots.shape
+    n_train = _check_lengths(recipe, n_times, m)
+    folder = Path(output)
+    config = {"data": str(Path(data).resolve()), "recipe": {**dataclasses.asdict(recipe), "widths": list(recipe.widths)},
+              "models": list(models), "seed": seed, "n_train": n_train, "n_times": n_times, "m": m,
+              "system": dataset.system, "checksum": dataset.attributes.get("checksum_sha256")}
+    config_path = folder / "config.json"
+    if config_path.exists():
+        previous = json.loads(config_path.read_text())
+        if previous != config:
+            if not overwrite:
+                raise ValueError(f"{folder} holds a run with other settings; pass overwrite=True (--overwrite) to "
+                                 f"replace it, or choose another folder")
+            shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_json(config_path, config)
+    train = source.snapshots[:n_train]
+    mean = train.mean(dim=0)
+    scale = float((train - mean).std())
+    if not scale > 0:
+        raise ValueError("the training snapshots do not vary: nothing to learn")
+    torch.save({"mean": mean, "scale": torch.tensor(scale)}, folder / "preprocessing.pt")
+    windows = snapshot_windows(((train - mean) / scale).to(torch.float32), recipe.steps).contiguous().to(device)
+    histories = {}
+    for name in models:
+        model_folder = folder / name
+        model_folder.mkdir(exist_ok=True)
+        final = model_folder / "model.pt"
+        if final.exists():
+            histories[name] = AutoencoderHistory(**json.loads((model_folder / "history.json").read_text()))
+            continue
+        model = PhysicsAwareAutoencoder(m, recipe.latent, recipe.widths, seed=seed)
+        loss = AutoencoderLoss(recipe.steps, recipe.reconstruction, recipe.kappa if name == "aware" else 0.0, recipe.gamma)
+        settings = AutoencoderTraining(
+            epochs=recipe.epochs, batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
+            final_learning_rate=recipe.final_learning_rate,
+            weight_decay=recipe.weight_decay if name == "agnostic-decay" else 0.0, seed=seed, progress=progress,
+            description=f"{name} (kappa = {loss.kappa:g})")
+        history = train_autoencoder(model, windows, loss, settings, checkpoint=model_folder / "checkpoint.pt")
+        _write_json(model_folder / "history.json", dataclasses.asdict(history))
+        state = {"config": model.config(), "state": {k: v.cpu() for k, v in model.state_dict().items()}}
+        atomic_write(final, lambda temporary: torch.save(state, temporary))
+        (model_folder / "checkpoint.pt").unlink(missing_ok=True)
+        histories[name] = history
+    return histories
+
+
+def load_model(folder: str | Path) -> PhysicsAwareAutoencoder:
+    saved = torch.load(Path(folder) / "model.pt", weights_only=True)
+    config = saved["config"]
+    model = PhysicsAwareAutoencoder(config["n_features"], config["latent"], config["widths"], config["activation"])
+    model.load_state_dict(saved["state"])
+    return model.eval()
+
+
+def _relative_errors(model: PhysicsAwareAutoencoder, snapshots: torch.Tensor, starts: np.ndarray, horizon: int) -> np.ndarray:
+    """(n_initial, horizon + 1) relative errors |y_hat - y| / |y| (step 0: reconstruction)."""
+    predictions = model.predict(snapshots[starts], horizon)  # (horizon + 1, n_initial, m)
+    truth = torch.stack([snapshots[s:s + horizon + 1] for s in starts], dim=1)
+    errors = (predictions.double() - truth).norm(dim=-1) / truth.norm(dim=-1)
+    return errors.T.numpy()
+
+
+def evaluate_run(run: str | Path, *, data: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate every trained model of a run folder; writes ``evaluation/`` (table.md, results.json,
+    relative_error.png, eigenvalues.png) and returns the results."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = Path(run)
+    config_path = folder / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{folder}: no config.json: not a run folder made by train_run / dynlearn train")
+    config = json.loads(config_path.read_text())
+    recipe = AutoencoderRecipe(**{**config["recipe"], "widths": tuple(config["recipe"]["widths"])})
+    dataset = read_dataset(data if data is not None else config["data"])
+    source = snapshot_data(dataset)
+    if tuple(source.snapshots.shape) != (config["n_times"], config["m"]):
+        raise ValueError(f"the data have shape {tuple(source.snapshots.shape)}, the run was trained on "
+                         f"({config['n_times']}, {config['m']})")
+    preprocessing = torch.load(folder / "preprocessing.pt", weights_only=True)
+    snapshots = ((source.snapshots - preprocessing["mean"]) / preprocessing["scale"]).to(torch.float32)
+    n_train = config["n_train"]
+    last_start = config["n_times"] - 1 - recipe.horizon
+    starts = np.unique(np.round(np.linspace(n_train, last_start, recipe.n_initial)).astype(int))
+    results: dict[str, Any] = {"recipe": recipe.name, "system": config["system"], "n_train": n_train,
+                               "initial_conditions": starts.tolist(), "horizon": recipe.horizon, "models": {}}
+    trained = [name for name in config["models"] if (folder / name / "model.pt").exists()]
+    if not trained:
+        raise FileNotFoundError(f"{folder}: no trained model yet (run dynlearn train first)")
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    eigen_figure, eigen_axes = plt.subplots(1, len(trained), figsize=(4 * len(trained), 4), squeeze=False)
+    for index, name in enumerate(trained):
+        model = load_model(folder / name)
+        history = json.loads((folder / name / "history.json").read_text())
+        errors = _relative_errors(model, snapshots, starts, recipe.horizon)
+        one_step = _relative_errors(model, snapshots, np.arange(n_train, config["n_times"] - 1), 1)[:, 1]
+        mean, low, high = errors.mean(0), np.percentile(errors, 5, axis=0), np.percentile(errors, 95, axis=0)
+        omega = model.omega.detach().double()
+        eigenvalues = torch.linalg.eigvals(omega).numpy()
+        p = lyapunov_eigenvalues(omega)
+        steps = np.arange(recipe.horizon + 1)
+        results["models"][name] = {
+            "one_step_error": float(one_step.mean()),
+            "error_at": {str(s): float(mean[s]) for s in sorted({1, 10, recipe.horizon // 2, recipe.horizon})},
+            "error_mean": mean.tolist(), "error_p05": low.tolist(), "error_p95": high.tolist(),
+            "spectral_radius": spectral_radius(omega),
+            "negative_eigenvalues_of_P": int((p < 0).sum()),
+            "eigenvalues_real": eigenvalues.real.tolist(), "eigenvalues_imag": eigenvalues.imag.tolist(),
+            "seconds_per_epoch": AutoencoderHistory(**history).seconds_per_epoch(),
+            "final_loss": history["loss"][-1] if history["loss"] else float("nan"),
+        }
+        line, = axis.plot(steps, mean, label=f"{name} (radius {results['models'][name]['spectral_radius']:.4f})")
+        axis.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
+        circle = np.exp(1j * np.linspace(0, 2 * np.pi, 400))
+        ax = eigen_axes[0, index]
+        ax.plot(circle.real, circle.imag, "k-", lw=0.8)
+        ax.plot(eigenvalues.real, eigenvalues.imag, "o", color=line.get_color())
+        ax.set_aspect("equal")
+        ax.set_title(f"{name}: eigenvalues of Omega")
+    axis.set_xlabel("prediction step")
+    axis.set_ylabel("relative error |y_hat - y| / |y|")
+    axis.set_yscale("log")
+    axis.set_title(f"{config['system']}: mean and 5-95 % band over {starts.size} initial conditions")
+    axis.legend()
+    output = folder / "evaluation"
+    output.mkdir(exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(output / "relative_error.png", dpi=100)
+    eigen_figure.tight_layout()
+    eigen_figure.savefig(output / "eigenvalues.png", dpi=100)
+    plt.close(figure)
+    plt.close(eigen_figure)
+    if "aware" in results["models"] and "agnostic" in results["models"]:
+        results["prior_cost"] = results["models"]["aware"]["seconds_per_epoch"] / results["models"]["agnostic"]["seconds_per_epoch"]
+    _write_json(output / "results.json", results)
+    atomic_write(output / "table.md", lambda temporary: temporary.write_text(markdown_table(results)))
+    return results
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """The evaluation as a Markdown table."""
+    names = list(results["models"])
+    horizons = list(results["models"][names[0]]["error_at"])
+    header = ["model", "one-step error", *[f"error at step {h}" for h in horizons], "spectral radius",
+              "negative eigenvalues of P", "s / epoch"]
+    lines = [f"{results['system']} ({results['recipe']} recipe): relative error |y_hat - y| / |y|, mean over "
+             f"{len(results['initial_conditions'])} initial conditions of the test part", "",
+             "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for name in names:
+        row = results["models"][name]
+        lines.append("| " + " | ".join([name, f"{row['one_step_error']:.4f}",
+                                        *[f"{row['error_at'][h]:.4f}" for h in horizons],
+                                        f"{row['spectral_radius']:.5f}", str(row["negative_eigenvalues_of_P"]),
+                                        f"{row['seconds_per_epoch']:.4f}"]) + " |")
+    if "prior_cost" in results:
+        lines += ["", f"Lyapunov prior cost: an aware epoch takes {results['prior_cost']:.2f}x an agnostic one."]
+    return "\n".join(lines) + "\n"

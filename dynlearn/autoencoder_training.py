@@ -1,0 +1,147 @@
+"""Training the physics-aware autoencoder: epochs of shuffled minibatches of snapshot windows, Adam (optionally
+with weight decay, the classical alternative to the Lyapunov prior), a learning rate decaying exponentially
+from ``learning_rate`` to ``final_learning_rate``, seeded, on the CPU or CUDA, with a progress bar, a per-epoch
+log (loss terms, seconds) and resumable checkpoints (written atomically)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from ._files import atomic_write
+from .autoencoder import AutoencoderLoss, PhysicsAwareAutoencoder
+from .lyapunov import spectral_radius
+
+__all__ = ["AutoencoderTraining", "AutoencoderHistory", "train_autoencoder"]
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoencoderTraining:
+    """How to train (see the module docstring)."""
+
+    epochs: int = 600
+    batch_size: int = 34
+    learning_rate: float = 1e-2
+    final_learning_rate: float = 1e-4
+    weight_decay: float = 0.0
+    seed: int = 0
+    checkpoint_every: int = 50
+    progress: bool = True
+    description: str = "autoencoder"
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("learning_rate", "final_learning_rate"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+
+
+@dataclasses.dataclass
+class AutoencoderHistory:
+    """Per epoch: the mean loss and its terms over the minibatches, the spectral radius of Omega, seconds."""
+
+    loss: list[float] = dataclasses.field(default_factory=list)
+    prediction: list[float] = dataclasses.field(default_factory=list)
+    reconstruction: list[float] = dataclasses.field(default_factory=list)
+    prior: list[float] = dataclasses.field(default_factory=list)
+    spectral_radius: list[float] = dataclasses.field(default_factory=list)
+    seconds: list[float] = dataclasses.field(default_factory=list)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+    def seconds_per_epoch(self) -> float:
+        """Median seconds per epoch, leaving out the first (warm-up) epoch when there are others."""
+        times = sorted(self.seconds[1:] if len(self.seconds) > 1 else self.seconds)
+        return float(times[len(times) // 2]) if times else float("nan")
+
+
+def train_autoencoder(
+    model: PhysicsAwareAutoencoder,
+    windows: torch.Tensor,
+    loss: AutoencoderLoss = AutoencoderLoss(),
+    settings: AutoencoderTraining = AutoencoderTraining(),
+    checkpoint: str | Path | None = None,
+) -> AutoencoderHistory:
+    """Train ``model`` on ``windows`` ``(n_windows, S + 1, m)`` (:func:`dynlearn.autoencoder.snapshot_windows`),
+    on the windows' device. An existing ``checkpoint`` is resumed from; it is rewritten every
+    ``checkpoint_every`` epochs and at the end. NaN or infinite data, or a loss that becomes non-finite, raise."""
+    if windows.ndim != 3 or windows.shape[1] < loss.steps + 1:
+        raise ValueError(f"windows must be (n_windows, S + 1 = {loss.steps + 1}, m), got {tuple(windows.shape)}")
+    if windows.shape[2] != model.n_features:
+        raise ValueError(f"windows hold {windows.shape[2]} values per snapshot, the model expects {model.n_features}")
+    if not bool(torch.isfinite(windows).all()):
+        raise ValueError("the training data contain NaN or infinite values")
+    model.to(windows.device)
+    torch.manual_seed(settings.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    decay = (settings.final_learning_rate / settings.learning_rate) ** (1.0 / settings.epochs)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
+    history = AutoencoderHistory()
+    path = Path(checkpoint) if checkpoint is not None else None
+    if path is not None and path.exists():
+        saved = torch.load(path, weights_only=True, map_location=windows.device)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        schedule.gamma = decay  # a run resumed with another number of epochs continues the decay from here
+        history = AutoencoderHistory(**saved["history"])
+        torch.set_rng_state(saved["rng"])
+
+    def save() -> None:
+        if path is not None:
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "schedule": schedule.state_dict(), "history": dataclasses.asdict(history),
+                     "rng": torch.get_rng_state()}
+            atomic_write(path, lambda temporary: torch.save(state, temporary))
+
+    from tqdm.auto import tqdm
+
+    n = windows.shape[0]
+    bar = tqdm(range(history.epochs, settings.epochs), desc=settings.description, disable=not settings.progress,
+               initial=history.epochs, total=settings.epochs, leave=False)
+    model.train()
+    for epoch in bar:
+        began = time.perf_counter()
+        order = torch.randperm(n).to(windows.device)
+        totals = torch.zeros(4, dtype=torch.float64, device=windows.device)
+        for start in range(0, n, settings.batch_size):
+            batch = windows[order[start:start + settings.batch_size]]
+            optimizer.zero_grad(set_to_none=True)
+            terms = loss.terms(model, batch)
+            value = terms["prediction"] + loss.reconstruction * terms["reconstruction"] + loss.kappa * terms["prior"]
+            value.backward()
+            optimizer.step()
+            weight = batch.shape[0] / n
+            totals += weight * torch.stack([value.detach(), terms["prediction"].detach(),
+                                            terms["reconstruction"].detach(), terms["prior"].detach()]).double()
+        schedule.step()
+        values = totals.tolist()  # one synchronisation per epoch
+        if not all(math.isfinite(v) for v in values):
+            raise FloatingPointError(f"{settings.description}: the loss became {values[0]} in epoch {epoch}; lower the "
+                                     f"learning rate or check the data")
+        history.loss.append(values[0])
+        history.prediction.append(values[1])
+        history.reconstruction.append(values[2])
+        history.prior.append(values[3])
+        history.spectral_radius.append(spectral_radius(model.omega))
+        history.seconds.append(time.perf_counter() - began)
+        if epoch % 10 == 0:
+            bar.set_postfix(loss=f"{values[0]:.3e}", radius=f"{history.spectral_radius[-1]:.4f}")
+        if (epoch + 1) % settings.checkpoint_every == 0:
+            save()
+    bar.close()
+    save()
+    model.eval()
+    return history

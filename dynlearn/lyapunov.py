@@ -1,0 +1,120 @@
+"""The discrete Lyapunov equation and the stability prior of the physics-aware autoencoder.
+
+For a linear map x_{k+1} = Omega x_k, the symmetric P solving
+
+    Omega^T P Omega - P = -I                                                        (1)
+
+is positive definite exactly when every eigenvalue of Omega lies inside the unit circle, and (inertia theorem
+for the discrete Lyapunov equation) P has as many negative eigenvalues as Omega has eigenvalues outside it.
+The prior of Erichson, Muehlebach & Mahoney (2019) penalises the negative eigenvalues p_i of P,
+
+    rho(p) = exp(-|p - 1| / gamma)  for p < 0,   0 otherwise,                       (2)
+
+so a trained Omega is pushed towards spectral radius <= 1 without forbidding eigenvalues close to the circle.
+
+Solving (1): vec(Omega^T P Omega) = (Omega^T kron Omega^T) vec(P), so (1) is the linear system
+M vec(P) = -vec(I) with M = Omega^T kron Omega^T - I (k^2 x k^2; k = 15 gives 225 unknowns, solved in float64).
+M is singular when lambda_i lambda_j = 1 for two eigenvalues of Omega, e.g. a complex pair on the unit circle,
+which is exactly where a periodic wake wants its eigenvalues. We therefore solve the Tikhonov-regularised
+least-squares problem
+
+    min ||M x + vec(I)||^2 + (epsilon max(||M||_F, 1))^2 ||x||^2,  epsilon = 1e-8 by default,            (3)
+
+as the full-rank stacked system [M; epsilon max(||M||_F, 1) I] x = [-vec(I); 0] by QR (condition number at most
+1 / epsilon, never singular): away from the circle the answer equals the exact solution to about
+(epsilon ||M|| / sigma_min(M))^2 relative error; on the circle P stays finite (of order 1 / epsilon) and its
+gradients are finite. P is symmetrised before ``eigvalsh``.
+
+A property of (2) to know: near the circle P's eigenvalues grow like 1 / (1 - |lambda|^2), so an eigenvalue
+of Omega just outside the circle (|lambda| = 1.001: p of about -500) gives rho of about exp(-125), no penalty
+and no gradient; the prior acts on eigenvalues clearly outside (|lambda| = 1.1: p of about -5, rho of 0.2).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["solve_discrete_lyapunov", "lyapunov_eigenvalues", "stability_prior", "spectral_radius"]
+
+
+def _kronecker_system(omega: torch.Tensor) -> torch.Tensor:
+    k = omega.shape[0]
+    # row-major vec: vec(A X B) = (A kron B^T) vec(X); with A = Omega^T, B = Omega: Omega^T kron Omega^T
+    return torch.kron(omega.T, omega.T) - torch.eye(k * k, dtype=omega.dtype, device=omega.device)
+
+
+def _solve(system: torch.Tensor, right: torch.Tensor, regularisation: float) -> torch.Tensor:
+    """x with system x = right: LU when the system is comfortably regular, the damped least-squares problem
+    (3) by QR otherwise (or when regularisation is forced by a tiny pivot ratio). ``right``: (n, r)."""
+    lu, pivots, info = torch.linalg.lu_factor_ex(system)
+    diagonal = lu.diagonal().abs()
+    if int(info) == 0 and float(diagonal.min()) > 1e3 * regularisation * float(diagonal.max()):
+        solution = torch.linalg.lu_solve(lu, pivots, right)
+        if bool(torch.isfinite(solution).all()):
+            return solution
+    if regularisation == 0:
+        raise torch.linalg.LinAlgError("the Lyapunov equation is singular (an eigenvalue pair with lambda_i lambda_j = 1)")
+    n = system.shape[0]
+    delta = regularisation * torch.linalg.matrix_norm(system).clamp(min=1.0)
+    q, r = torch.linalg.qr(torch.cat([system, delta * torch.eye(n, dtype=system.dtype, device=system.device)]))
+    return torch.linalg.solve_triangular(r, q[:n].T @ right, upper=True)
+
+
+class _DiscreteLyapunov(torch.autograd.Function):
+    """P(Omega) with the gradient by the adjoint equation: for a loss with dL/dP = G (symmetric),
+    Omega Y Omega^T - Y = G and dL/dOmega = -(P Omega Y^T + P^T Omega Y): one more solve with the transposed
+    system, instead of differentiating through the factorisation."""
+
+    @staticmethod
+    def forward(ctx, omega: torch.Tensor, regularisation: float) -> torch.Tensor:
+        k = omega.shape[0]
+        system = _kronecker_system(omega)
+        identity = torch.eye(k, dtype=omega.dtype, device=omega.device)
+        p = _solve(system, -identity.reshape(-1, 1), regularisation).reshape(k, k)
+        p = 0.5 * (p + p.T)
+        ctx.save_for_backward(omega, p)
+        ctx.regularisation = regularisation
+        return p
+
+    @staticmethod
+    def backward(ctx, grad_p: torch.Tensor):
+        omega, p = ctx.saved_tensors
+        k = omega.shape[0]
+        g = 0.5 * (grad_p + grad_p.T)  # P is symmetrised
+        # the adjoint operator Y -> Omega Y Omega^T - Y has the transposed Kronecker matrix
+        y = _solve(_kronecker_system(omega).T, g.reshape(-1, 1), ctx.regularisation).reshape(k, k)
+        grad_omega = -(p @ omega @ y.T + p.T @ omega @ y)
+        return grad_omega, None
+
+
+def solve_discrete_lyapunov(omega: torch.Tensor, regularisation: float = 1e-8) -> torch.Tensor:
+    """P (symmetric, ``(k, k)``) solving Omega^T P Omega - P = -I for ``omega`` ``(k, k)``, differentiably:
+    LU of the Kronecker system when it is regular, the regularised least-squares problem (3) (module
+    docstring) near the unit circle; gradients by the adjoint Lyapunov equation. Computed in float64,
+    returned in ``omega``'s dtype."""
+    if omega.ndim != 2 or omega.shape[0] != omega.shape[1]:
+        raise ValueError(f"omega must be a square matrix, got shape {tuple(omega.shape)}")
+    if not regularisation >= 0:
+        raise ValueError(f"regularisation must be >= 0, got {regularisation}")
+    return _DiscreteLyapunov.apply(omega.to(torch.float64), float(regularisation)).to(omega.dtype)
+
+
+def lyapunov_eigenvalues(omega: torch.Tensor, regularisation: float = 1e-8) -> torch.Tensor:
+    """Eigenvalues of P (ascending, ``(k,)``); their negative count equals the number of eigenvalues of
+    ``omega`` outside the unit circle."""
+    return torch.linalg.eigvalsh(solve_discrete_lyapunov(omega, regularisation).to(torch.float64)).to(omega.dtype)
+
+
+def stability_prior(omega: torch.Tensor, gamma: float = 4.0, regularisation: float = 1e-8) -> torch.Tensor:
+    """sum_i rho(p_i), rho(p) = exp(-|p - 1| / gamma) for p < 0 (module docstring (2)); a scalar, zero for a
+    stable ``omega``."""
+    if not gamma > 0:
+        raise ValueError(f"gamma must be > 0, got {gamma}")
+    eigenvalues = torch.linalg.eigvalsh(solve_discrete_lyapunov(omega, regularisation).to(torch.float64))
+    penalty = torch.where(eigenvalues < 0, torch.exp(-(eigenvalues - 1).abs() / gamma), torch.zeros_like(eigenvalues))
+    return penalty.sum().to(omega.dtype)
+
+
+def spectral_radius(omega: torch.Tensor) -> float:
+    """max |lambda_i(omega)|."""
+    return float(torch.linalg.eigvals(omega.detach().to(torch.float64)).abs().max())

@@ -1,0 +1,209 @@
+"""The physics-aware autoencoder: the Lyapunov solve and prior, the model and its training, the experiment."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from dynlearn.autoencoder import AutoencoderLoss, PhysicsAwareAutoencoder, snapshot_windows
+from dynlearn.autoencoder_training import AutoencoderTraining, train_autoencoder
+from dynlearn.datasets import TrajectoryDataset, write_dataset
+from dynlearn.lyapunov import lyapunov_eigenvalues, solve_discrete_lyapunov, spectral_radius, stability_prior
+
+matrices = arrays(np.float64, st.tuples(st.integers(1, 6)).map(lambda s: (s[0], s[0])),
+                  elements=st.floats(-2.0, 2.0, allow_nan=False))
+
+
+def away_from_the_circle(matrix: np.ndarray, margin: float = 0.05) -> bool:
+    eigenvalues = np.linalg.eigvals(matrix)
+    products = np.abs(eigenvalues[:, None] * eigenvalues[None, :] - 1)
+    return bool(np.all(np.abs(np.abs(eigenvalues) - 1) > margin) and np.all(products > margin))
+
+
+@given(matrices)
+def test_lyapunov_solve_matches_scipy_with_a_small_residual(matrix):
+    assume(away_from_the_circle(matrix))
+    omega = torch.from_numpy(matrix)
+    p = solve_discrete_lyapunov(omega)
+    reference = scipy.linalg.solve_discrete_lyapunov(matrix.T, np.eye(matrix.shape[0]))  # A X A^H - X + Q = 0
+    scale = max(1.0, np.abs(reference).max())
+    np.testing.assert_allclose(p.numpy(), reference, atol=1e-8 * scale, rtol=1e-8)
+    residual = omega.T @ p @ omega - p + torch.eye(matrix.shape[0], dtype=torch.float64)
+    assert float(residual.abs().max()) < 1e-9 * scale * max(1.0, float(omega.abs().max()) ** 2)
+
+
+@given(matrices)
+def test_negative_eigenvalues_of_p_count_the_eigenvalues_outside_the_circle(matrix):
+    assume(away_from_the_circle(matrix))
+    outside = int((np.abs(np.linalg.eigvals(matrix)) > 1).sum())
+    assert int((lyapunov_eigenvalues(torch.from_numpy(matrix)) < 0).sum()) == outside
+
+
+@given(matrices, st.floats(0.3, 0.95))
+def test_prior_is_zero_for_stable_and_positive_for_unstable_maps(matrix, radius):
+    assume(np.abs(np.linalg.eigvals(matrix)).max() > 1e-3)
+    stable = torch.from_numpy(matrix * radius / np.abs(np.linalg.eigvals(matrix)).max())
+    assert float(stability_prior(stable)) == 0.0
+    # one eigenvalue clearly outside (|lambda| = 1.2): p of order -2, rho of order exp(-3/4)
+    unstable = torch.block_diag(stable, torch.tensor([[1.2]], dtype=torch.float64))
+    assert float(stability_prior(unstable)) > 0.1
+
+
+@pytest.mark.parametrize("factor", [1.0, 1 - 1e-9, 1 + 1e-9, 1 - 1e-4, 1 + 1e-4])
+def test_prior_and_its_gradient_are_finite_next_to_the_unit_circle(factor):
+    angle = 0.37
+    rotation = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]], dtype=torch.float64)
+    omega = torch.block_diag(rotation * factor, torch.tensor([[0.5]], dtype=torch.float64)).requires_grad_()
+    value = stability_prior(omega)
+    p = solve_discrete_lyapunov(omega)
+    (value + p.sum()).backward()
+    assert torch.isfinite(value) and torch.isfinite(p).all() and torch.isfinite(omega.grad).all()
+    for single in (torch.ones(1, 1, dtype=torch.float64), -torch.eye(3, dtype=torch.float64)):  # M = 0 or singular
+        single = single.clone().requires_grad_()
+        stability_prior(single).backward()
+        assert torch.isfinite(single.grad).all()
+
+
+def test_lyapunov_gradient_matches_finite_differences():
+    generator = torch.Generator().manual_seed(0)
+    for scale in (0.6, 1.3):
+        matrix = torch.randn(4, 4, dtype=torch.float64, generator=generator)
+        matrix = (matrix * scale / torch.linalg.eigvals(matrix).abs().max()).requires_grad_()
+        assert torch.autograd.gradcheck(solve_discrete_lyapunov, (matrix,))
+
+
+# ------------------------------------------------------------------------------------------------------ model
+def travelling_waves(n_times: int = 240, m: int = 64, dt: float = 0.2) -> torch.Tensor:
+    """A small periodic 'flow': two waves travelling across a periodic line (period 2 pi / 1.05 in t)."""
+    x = torch.linspace(0, 2 * math.pi, m + 1, dtype=torch.float64)[:-1]
+    t = torch.arange(n_times, dtype=torch.float64)[:, None] * dt
+    return torch.sin(2 * x - 1.05 * t) + 0.4 * torch.sin(4 * x - 2.1 * t + 0.3) * torch.exp(-((x - 3) ** 2))
+
+
+def test_windows_loss_and_prediction_shapes():
+    snapshots = travelling_waves(20, 16)
+    windows = snapshot_windows(snapshots, 2)
+    assert windows.shape == (18, 3, 16)
+    torch.testing.assert_close(windows[5, 2], snapshots[7])
+    model = PhysicsAwareAutoencoder(16, latent=4, seed=0).double()
+    predictions, reconstruction = model(windows[:, 0], 2)
+    assert predictions.shape == (2, 18, 16) and reconstruction.shape == (18, 16)
+    assert model.predict(snapshots[:3], 7).shape == (8, 3, 16)
+    # Omega starts orthogonal times 0.99: every eigenvalue at radius 0.99
+    np.testing.assert_allclose(torch.linalg.eigvals(model.omega.detach()).abs().numpy(), 0.99, rtol=1e-5)
+    with pytest.raises(ValueError, match="larger than the data dimension"):
+        PhysicsAwareAutoencoder(16, latent=17)
+    with pytest.raises(ValueError, match="too few for 2-step targets"):
+        snapshot_windows(snapshots[:2], 2)
+
+
+def test_short_training_lowers_the_loss_and_keeps_the_aware_map_stable():
+    snapshots = travelling_waves(120, 64).float()
+    windows = snapshot_windows(snapshots[:100], 2)
+    model = PhysicsAwareAutoencoder(64, latent=6, seed=0)
+    history = train_autoencoder(model, windows, AutoencoderLoss(kappa=1.0),
+                                AutoencoderTraining(epochs=150, progress=False))
+    assert history.loss[-1] < 0.05 * history.loss[0]
+    assert spectral_radius(model.omega) <= 1 + 1e-3
+    bad = windows.clone()
+    bad[3, 1, 7] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        train_autoencoder(PhysicsAwareAutoencoder(64, latent=6), bad, settings=AutoencoderTraining(epochs=1, progress=False))
+
+
+def test_resumed_training_continues_exactly_where_it_stopped(tmp_path):
+    windows = snapshot_windows(travelling_waves(60, 32).float(), 2)
+    straight = PhysicsAwareAutoencoder(32, latent=4, seed=1)
+    train_autoencoder(straight, windows, settings=AutoencoderTraining(epochs=20, batch_size=16, progress=False))
+    checkpoint = tmp_path / "checkpoint.pt"
+    interrupted = PhysicsAwareAutoencoder(32, latent=4, seed=1)
+    import dynlearn.autoencoder_training as training
+
+    def write_then_die(*args, **kwargs):  # the process is killed right after the checkpoint of epoch 10
+        original(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    original, training.atomic_write = training.atomic_write, write_then_die
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_autoencoder(interrupted, windows, checkpoint=checkpoint,
+                              settings=AutoencoderTraining(epochs=20, batch_size=16, checkpoint_every=10, progress=False))
+    finally:
+        training.atomic_write = original
+    resumed = PhysicsAwareAutoencoder(32, latent=4, seed=1)
+    history = train_autoencoder(resumed, windows, settings=AutoencoderTraining(epochs=20, batch_size=16, progress=False),
+                                checkpoint=checkpoint)
+    assert history.epochs == 20
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ experiment
+def field_dataset(snapshots: torch.Tensor, system: str = "cylinder") -> TrajectoryDataset:
+    states = snapshots.reshape(1, snapshots.shape[0], 4, -1)
+    return TrajectoryDataset(states=states, times=torch.arange(snapshots.shape[0], dtype=torch.float64) * 0.2,
+                             initial_conditions=states[:, 0].clone(), system=system, parameters={},
+                             state_names=("vorticity",), generator={"kind": "analytical", "method": "test"}, t0=0.0,
+                             dt=0.2)
+
+
+def _dynlearn() -> list[str]:
+    script = Path(sysconfig.get_path("scripts")) / "dynlearn"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dynlearn.cli"]
+
+
+def test_train_and_evaluate_commands_write_the_table_plots_and_resume(tmp_path):
+    data = write_dataset(tmp_path / "waves.h5", field_dataset(travelling_waves(240, 64)))
+    run = tmp_path / "run"
+    command = [*_dynlearn(), "train", "autoencoder", "--data", str(data), "--epochs", "4", "-o", str(run)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in run.iterdir()} >= {"config.json", "preprocessing.pt", "aware", "agnostic", "agnostic-decay"}
+    again = subprocess.run(command, capture_output=True, text=True)  # finished models are kept, not retrained
+    assert again.returncode == 0 and "aware" in again.stdout
+    other = subprocess.run([*command, "--kappa", "2"], capture_output=True, text=True)
+    assert other.returncode == 2 and "other settings" in other.stderr
+    evaluated = subprocess.run([*_dynlearn(), "evaluate", str(run)], capture_output=True, text=True)
+    assert evaluated.returncode == 0, evaluated.stderr
+    results = json.loads((run / "evaluation" / "results.json").read_text())
+    assert set(results["models"]) == {"aware", "agnostic", "agnostic-decay"}
+    assert len(results["initial_conditions"]) == 30 and results["horizon"] == 100
+    assert min(results["initial_conditions"]) >= 100 and max(results["initial_conditions"]) + 100 <= 239
+    for name in ("table.md", "relative_error.png", "eigenvalues.png"):
+        assert (run / "evaluation" / name).is_file()
+    assert len(results["models"]["aware"]["error_mean"]) == 101
+
+
+@pytest.mark.parametrize("snapshots, message", [
+    (travelling_waves(151, 64), "too few for 30 initial conditions with 100 steps"),
+    (torch.full((240, 64), float("nan")), "NaN"),
+])
+def test_bad_data_fail_before_training(tmp_path, snapshots, message):
+    from dynlearn.analysis.physics_aware import train_run
+
+    states = snapshots.reshape(1, snapshots.shape[0], 4, -1)
+    dataset = field_dataset(travelling_waves(snapshots.shape[0], 64))
+    path = tmp_path / "data.h5"
+    if "NaN" in message:
+        # the file format refuses NaN, so such data only come from outside: check the loader's own guard
+        from dynlearn.analysis.physics_aware import snapshot_data
+
+        with pytest.raises(ValueError, match=message):
+            snapshot_data(TrajectoryDataset(**{**dataset.__dict__, "states": states}))
+        return
+    write_dataset(path, dataset)
+    with pytest.raises(ValueError, match=message):
+        train_run(path, tmp_path / "run", "cylinder", epochs=1, progress=False)
+    assert not (tmp_path / "run").exists()
