@@ -1,10 +1,11 @@
 """Analysis of learned and numerical dynamics: convergence tests and rate fitting, the convergence study of
 learned vector fields (continuous model or discrete map?), operator reconstruction, and the end-to-end
-learned-integrator experiment (``run_study``, behind ``dynlearn study``). Stability analysis of latent
-dynamics (Lyapunov, spectra) is planned, see the issues."""
+learned-integrator experiment (``run_study``, behind ``dynlearn study``), and the physics-aware autoencoder
+experiment (``train_run``, ``evaluate_run``, behind ``dynlearn train autoencoder`` and ``dynlearn evaluate``)."""
 
 from .convergence import ConvergenceResult, convergence_test, round_off_floor
 from .experiment import RECIPES, StudyRecipe, run_study
+from .physics_aware import AUTOENCODER_RECIPES, AutoencoderRecipe, evaluate_run, train_run
 from .rates import ConvergenceRate, fit_convergence_rate
 from .reconstruction import (
     LogarithmWarning,
@@ -18,6 +19,10 @@ from .reconstruction import (
 from .study import ConvergenceStudy, SchemeEvaluation, convergence_study, study_ladder
 
 __all__ = [
+    "AUTOENCODER_RECIPES",
+    "AutoencoderRecipe",
+    "evaluate_run",
+    "train_run",
     "RECIPES",
     "ConvergenceRate",
     "ConvergenceResult",

@@ -49,9 +49,12 @@ class NetcdfVariable:
     attributes: dict[str, Any]
     _source: Any
 
-    def raw(self) -> np.ndarray:
-        """The stored values, as stored (packed integers stay integers, fill values stay in)."""
-        return np.asarray(self._source[()] if self.shape == () else self._source[...])
+    def raw(self, index: tuple | None = None) -> np.ndarray:
+        """The stored values (or the hyperslab ``index``, a tuple of slices), as stored: packed integers stay
+        integers, fill values stay in. Only the hyperslab is read from disk."""
+        if self.shape == ():
+            return np.asarray(self._source[()])
+        return np.asarray(self._source[...] if index is None else self._source[index])
 
 
 @dataclasses.dataclass
@@ -134,11 +137,11 @@ def _open_hdf5(source: Path) -> NetcdfFile:
     return NetcdfFile(source, "netCDF-4 (HDF5)", variables, attributes, handle)
 
 
-def decode_values(variable: NetcdfVariable) -> np.ndarray:
+def decode_values(variable: NetcdfVariable, index: tuple | None = None) -> np.ndarray:
     """CF decoding to float64: missing where the stored value equals ``_FillValue`` or ``missing_value`` (compared
     in the stored type, before unpacking) or lies outside ``valid_min``/``valid_max``/``valid_range``; then
-    value * ``scale_factor`` + ``add_offset``. Missing values become NaN."""
-    raw = variable.raw()
+    value * ``scale_factor`` + ``add_offset``. Missing values become NaN. ``index``: a hyperslab (tuple of slices) to read instead of everything."""
+    raw = variable.raw(index)
     attributes = variable.attributes
     missing = np.zeros(raw.shape, dtype=bool)
     for key in ("_FillValue", "missing_value"):

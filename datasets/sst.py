@@ -261,9 +261,12 @@ def _read_one(path: Path, variable_name: str | None, region: Region, oisst: bool
                 f"{where}: region {region.name!r} ({region.south}..{region.north} N, {region.west}..{region.east} E) "
                 f"holds no cell of this file (latitudes {latitude.min():g}..{latitude.max():g}, longitudes "
                 f"{longitude.min():g}..{longitude.max():g})")
-        values = decode_values(variable)
+        # read only the box that holds the region (a year of global OISST is 1.5 GB; the Gulf is 0.5 % of it)
+        box = {roles["time"]: slice(None), roles["latitude"]: slice(int(rows.min()), int(rows.max()) + 1),
+               roles["longitude"]: slice(int(columns.min()), int(columns.max()) + 1)}
+        values = decode_values(variable, tuple(box[d] for d in variable.dimensions))
         order = [variable.dimensions.index(roles[r]) for r in ("time", "latitude", "longitude")]
-        values = np.transpose(values, order)[:, rows][:, :, columns]
+        values = np.transpose(values, order)[:, rows - rows.min()][:, :, columns - columns.min()]
         values = _to_celsius(values, str(variable.attributes.get("units", "")), f"{where}: {variable.name}")
         description = str(variable.attributes.get("long_name", variable.name))
     return {"path": where, "temperature": values, "latitude": latitude[rows], "longitude": chosen_longitude,
