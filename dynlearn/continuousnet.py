@@ -1,0 +1,266 @@
+"""ContinuousNet: a ResNet made continuous in depth (Queiruga, Erichson, Taylor & Mahoney, 2020).
+
+Each stage of residual blocks becomes an OdeBlock,
+
+    x_out = x_in + int_0^1 R(x(t), theta(t)) dt,   theta(t) = sum_b phi_b(t) theta_b,
+
+integrated with a fixed-step explicit Runge-Kutta scheme of N steps (h = 1 / N):
+
+    k_i = R(x_n + h sum_j a_ij k_j, theta((n + c_i) h)),   x_{n+1} = x_n + h sum_i b_i k_i.
+
+R is conv3x3 - BN - ReLU - conv3x3 - BN (the residual unit of the ResNet it generalises). Every weight is a
+basis expansion in depth (:mod:`dynlearn.depth_basis`), batch-norm scale and shift included. With the
+piecewise-constant basis of K pieces, forward Euler and N = K, step n reads piece n and the network is exactly
+a ResNet of K blocks x + h R_n(x) (:meth:`ContinuousNet.to_resnet`).
+
+Batch norm across depth (the stateful approach): the running mean and variance are basis coefficients too.
+In training, the batch statistics s of every stage are projected back onto the basis and blended into the
+running coefficients C with momentum m: C <- C + m pinv(W) (s - W C), W the stage weights (n_stages x size).
+At evaluation the statistics at a stage are W C, for any scheme and N, so a re-manifested or compressed network
+reads statistics consistent with its own stage times. When training uses fewer stages than basis functions,
+W has a null space (pieces no stage visits): pinv updates only the visited directions and the others keep
+their previous (initial) statistics; train with at least as many steps as pieces.
+
+Re-manifestation: :meth:`ContinuousNet.manifest` returns the same weights as another graph (scheme, N, and
+optionally another basis by L2 projection: refinement is exact, coarsening is the L2 projection).
+"""
+
+from __future__ import annotations
+
+import copy
+from fractions import Fraction
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .depth_basis import DepthBasis, make_basis, project
+from .tableaus import get_tableau
+
+__all__ = ["OdeBlock", "ContinuousNet", "DepthBatchNorm", "ResNetBlock"]
+
+
+# ReLU as in the ResNet; a smooth activation makes R smooth in x, which the order of a scheme needs (with ReLU
+# the field has kinks and RK4 re-manifestations converge at about second order)
+_ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh, "softplus": F.softplus}
+
+
+def _explicit_tableau(scheme: str):
+    tableau = get_tableau(scheme)
+    if not tableau.is_explicit:
+        raise ValueError(f"scheme {scheme!r} is implicit; an OdeBlock needs an explicit scheme")
+    return tableau
+
+
+class DepthBatchNorm(nn.Module):
+    """Batch norm whose scale, shift and running statistics are basis expansions in depth (module docstring)."""
+
+    def __init__(self, channels: int, basis: DepthBasis, momentum: float = 0.1, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.basis, self.momentum, self.eps = basis, momentum, eps
+        self.scale = nn.Parameter(torch.ones(basis.size, channels) if basis.name != "legendre"
+                                  else torch.cat([torch.ones(1, channels), torch.zeros(basis.size - 1, channels)]))
+        self.shift = nn.Parameter(torch.zeros(basis.size, channels))
+        constant = project(torch.ones(1, channels, dtype=torch.float64), make_basis("piecewise_constant", 1), basis)
+        self.register_buffer("running_mean", torch.zeros(basis.size, channels))
+        self.register_buffer("running_var", constant.float())  # the constant 1 in this basis
+        self._stage_means: list[torch.Tensor] = []
+        self._stage_vars: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``x`` (batch, C, H, W) at a stage with basis weights ``weights`` (size,)."""
+        scale, shift = weights @ self.scale, weights @ self.shift
+        if self.training:
+            mean = x.mean(dim=(0, 2, 3))
+            var = x.var(dim=(0, 2, 3), unbiased=False)
+            count = x.numel() / x.shape[1]
+            self._stage_means.append(mean.detach())
+            self._stage_vars.append(var.detach() * count / max(count - 1, 1))
+        else:
+            mean, var = weights @ self.running_mean, weights @ self.running_var
+        return (x - mean[None, :, None, None]) * torch.rsqrt(var[None, :, None, None] + self.eps) * scale[None, :, None, None] \
+            + shift[None, :, None, None]
+
+    @torch.no_grad()
+    def update_statistics(self, stage_weights: torch.Tensor) -> None:
+        """Project the statistics of the stages seen in this forward pass onto the basis."""
+        if not self._stage_means:
+            return
+        w = stage_weights.to(self.running_mean)
+        inverse = torch.linalg.pinv(w)  # (size, n_stages)
+        for running, seen in ((self.running_mean, self._stage_means), (self.running_var, self._stage_vars)):
+            observed = torch.stack(seen)
+            running += self.momentum * inverse @ (observed - w @ running)
+        self._stage_means.clear()
+        self._stage_vars.clear()
+
+
+class OdeBlock(nn.Module):
+    """x_out = x_in + int_0^1 R(x, theta(t)) dt with ``scheme`` and ``n_steps`` (module docstring)."""
+
+    def __init__(self, channels: int, basis: DepthBasis, scheme: str = "euler", n_steps: int | None = None,
+                 activation: str = "relu") -> None:
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        self.channels, self.basis, self.activation = channels, basis, activation
+        self.scheme = scheme
+        self.tableau = _explicit_tableau(scheme)
+        self.n_steps = basis.pieces if n_steps is None else n_steps
+        if isinstance(self.n_steps, bool) or not isinstance(self.n_steps, int) or self.n_steps < 1:
+            raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+        # independent random coefficients for every basis function (never one draw copied to all)
+        self.conv1 = nn.Parameter(torch.stack([nn.init.kaiming_normal_(torch.empty(channels, channels, 3, 3))
+                                               for _ in range(basis.size)]))
+        self.conv2 = nn.Parameter(torch.stack([nn.init.kaiming_normal_(torch.empty(channels, channels, 3, 3))
+                                               for _ in range(basis.size)]))
+        self.norm1 = DepthBatchNorm(channels, basis)
+        self.norm2 = DepthBatchNorm(channels, basis)
+        self._refresh_weights()
+
+    def _refresh_weights(self) -> None:
+        nodes = [Fraction(str(c)) for c in self.tableau.c]
+        self.register_buffer("stage_weights", self.basis.stage_weights(self.n_steps, nodes).float(), persistent=False)
+
+    def residual(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """R(x, theta(t)) at a stage with basis weights ``weights``."""
+        w1 = torch.tensordot(weights, self.conv1, dims=1)
+        w2 = torch.tensordot(weights, self.conv2, dims=1)
+        y = _ACTIVATIONS[self.activation](self.norm1(F.conv2d(x, w1, padding=1), weights))
+        return self.norm2(F.conv2d(y, w2, padding=1), weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tableau, h = self.tableau, 1.0 / self.n_steps
+        a = [[float(v) for v in row] for row in tableau.a]
+        b = [float(v) for v in tableau.b]
+        stages = tableau.stages
+        weights = self.stage_weights.to(x.dtype)
+        for n in range(self.n_steps):
+            slopes: list[torch.Tensor] = []
+            for i in range(stages):
+                state = x
+                for j in range(i):
+                    if a[i][j] != 0:
+                        state = state + (h * a[i][j]) * slopes[j]
+                slopes.append(self.residual(state, weights[n * stages + i]))
+            update = sum((h * b[i]) * slopes[i] for i in range(stages) if b[i] != 0)
+            x = x + update
+        if self.training:
+            self.norm1.update_statistics(self.stage_weights)
+            self.norm2.update_statistics(self.stage_weights)
+        return x
+
+    def manifest(self, scheme: str | None = None, n_steps: int | None = None, basis: DepthBasis | None = None) -> "OdeBlock":
+        """The same weights (projected onto ``basis`` if given) as another graph."""
+        block = copy.deepcopy(self)
+        if basis is not None and basis != self.basis:
+            block.basis = basis
+            with torch.no_grad():
+                for name in ("conv1", "conv2"):
+                    setattr(block, name, nn.Parameter(project(getattr(self, name).double(), self.basis, basis).float()))
+                for norm_name in ("norm1", "norm2"):
+                    source, target = getattr(self, norm_name), getattr(block, norm_name)
+                    target.basis = basis
+                    target.scale = nn.Parameter(project(source.scale.double(), self.basis, basis).float())
+                    target.shift = nn.Parameter(project(source.shift.double(), self.basis, basis).float())
+                    target.running_mean = project(source.running_mean.double(), self.basis, basis).float()
+                    target.running_var = project(source.running_var.double(), self.basis, basis).float()
+        if scheme is not None:
+            block.scheme, block.tableau = scheme, _explicit_tableau(scheme)
+        if n_steps is not None:
+            if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+                raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+            block.n_steps = n_steps
+        block._refresh_weights()
+        return block
+
+
+class ResNetBlock(nn.Module):
+    """x + h R(x): one residual block of the discrete network (conv-BN-ReLU-conv-BN, ordinary batch norm)."""
+
+    def __init__(self, channels: int, step: float, activation: str = "relu") -> None:
+        super().__init__()
+        self.step, self.activation = step, activation
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.step * self.bn2(self.conv2(_ACTIVATIONS[self.activation](self.bn1(self.conv1(x)))))
+
+
+class ContinuousNet(nn.Module):
+    """Stem, three OdeBlocks (``widths``, 16/32/64 by default) with stride-2 downsampling between them, global
+    average pooling and a linear head, for CIFAR-style inputs (any size, ``in_channels`` channels).
+
+    Args:
+        basis: "piecewise_constant", "piecewise_linear" or "legendre"; ``pieces`` functions per block.
+        scheme, n_steps: the integrator of every OdeBlock (n_steps defaults to the number of pieces).
+        activation: of the residual units ("relu" as in the ResNet; "gelu", "tanh", "softplus" are smooth).
+    """
+
+    def __init__(self, n_classes: int = 10, in_channels: int = 3, widths: Sequence[int] = (16, 32, 64),
+                 pieces: int = 4, basis: str = "piecewise_constant", scheme: str = "euler",
+                 n_steps: int | None = None, activation: str = "relu") -> None:
+        super().__init__()
+        widths = tuple(int(w) for w in widths)
+        if len(widths) < 1 or any(w < 1 for w in widths):
+            raise ValueError(f"widths must be positive integers, got {widths}")
+        self.widths, self.n_classes = widths, n_classes
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]),
+                                  nn.ReLU())
+        self.blocks = nn.ModuleList(OdeBlock(w, make_basis(basis, pieces), scheme, n_steps, activation) for w in widths)
+        self.downsample = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(a, b, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU())
+            for a, b in zip(widths[:-1], widths[1:]))
+        self.head = nn.Linear(widths[-1], n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for index, block in enumerate(self.blocks):
+            x = block(x)
+            if index < len(self.downsample):
+                x = self.downsample[index](x)
+        return self.head(x.mean(dim=(2, 3)))
+
+    def manifest(self, scheme: str | None = None, n_steps: int | None = None, basis: str | None = None,
+                 pieces: int | None = None) -> "ContinuousNet":
+        """The same network as another graph: another scheme, number of steps, or basis (projected)."""
+        model = copy.deepcopy(self)
+        target = None
+        if basis is not None or pieces is not None:
+            current = self.blocks[0].basis
+            target = make_basis(basis or current.name, pieces or current.pieces)
+        model.blocks = nn.ModuleList(block.manifest(scheme, n_steps, target) for block in self.blocks)
+        return model
+
+    def to_resnet(self) -> nn.Module:
+        """The equivalent discrete ResNet (piecewise-constant basis, Euler, one step per piece): the same
+        weights copied into K ordinary blocks x + h R_k(x) per stage, ordinary batch norm with the running
+        statistics of each piece."""
+        for block in self.blocks:
+            if block.basis.name != "piecewise_constant" or block.scheme != "euler" or block.n_steps != block.basis.pieces:
+                raise ValueError("to_resnet needs the piecewise-constant basis, euler and one step per piece; "
+                                 "manifest(scheme='euler', n_steps=pieces) first")
+        resnet = copy.deepcopy(self)
+        stages = nn.ModuleList()
+        for block in self.blocks:
+            pieces = block.basis.pieces
+            sequence = nn.Sequential()
+            for k in range(pieces):
+                unit = ResNetBlock(block.channels, 1.0 / pieces, block.activation)
+                with torch.no_grad():
+                    unit.conv1.weight.copy_(block.conv1[k])
+                    unit.conv2.weight.copy_(block.conv2[k])
+                    for bn, norm in ((unit.bn1, block.norm1), (unit.bn2, block.norm2)):
+                        bn.weight.copy_(norm.scale[k])
+                        bn.bias.copy_(norm.shift[k])
+                        bn.running_mean.copy_(norm.running_mean[k])
+                        bn.running_var.copy_(norm.running_var[k])
+                        bn.eps = norm.eps
+                sequence.append(unit)
+            stages.append(sequence)
+        resnet.blocks = stages
+        return resnet
