@@ -97,9 +97,25 @@ def build_parser() -> argparse.ArgumentParser:
         description="autoencoder: the physics-aware autoencoder (Lyapunov prior) and its physics-agnostic baselines "
                     "(kappa = 0, with and without weight decay) on a cylinder-wake or sea-surface temperature dataset; "
                     "an existing run with the same settings resumes.")
-    trainer.add_argument("model", choices=["autoencoder"], help="what to train")
-    trainer.add_argument("--data", required=True, help="dataset file (dynlearn generate cylinder|sst, dynlearn import)")
+    trainer.add_argument("model", choices=["autoencoder", "continuousnet"], help="what to train")
+    trainer.add_argument("--data", required=True,
+                         help="autoencoder: a dataset file (dynlearn generate cylinder|sst, dynlearn import); "
+                              "continuousnet: digits, fashion-mnist, or a folder of Fashion-MNIST IDX or CIFAR binary files")
     trainer.add_argument("-o", "--output", required=True, help="run folder")
+    network = trainer.add_argument_group("continuousnet")
+    network.add_argument("--scheme", default="euler", help="explicit scheme of the OdeBlocks (default: euler)")
+    network.add_argument("--n-steps", type=_positive_int, default=None, help="steps per block (default: --pieces)")
+    network.add_argument("--pieces", type=_positive_int, default=4, help="basis functions per block (default: 4)")
+    network.add_argument("--basis", default="piecewise_constant",
+                         choices=["piecewise_constant", "piecewise_linear", "legendre"], help="basis in depth")
+    network.add_argument("--widths", type=_positive_int, nargs="+", default=[16, 32, 64], help="channels per stage")
+    network.add_argument("--batch-size", type=_positive_int, default=128)
+    network.add_argument("--learning-rate", type=float, default=0.1)
+    network.add_argument("--refine-at", type=_positive_int, nargs="*", default=[],
+                         help="epochs at which steps and pieces double (incremental in depth)")
+    network.add_argument("--compile", action="store_true", help="torch.compile the network")
+    network.add_argument("--no-augment", action="store_true", help="no random crops and flips")
+    network.add_argument("--allow-pickle", action="store_true", help="read python-pickle CIFAR files (runs their code)")
     trainer.add_argument("--recipe", choices=["cylinder", "sst"], default=None,
                          help="settings per dataset (default: from the dataset's system)")
     trainer.add_argument("--kappa", type=float, default=None, help="weight of the Lyapunov prior (default: the recipe's)")
@@ -116,6 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "eigenvalues.png}.")
     evaluator.add_argument("run", help="run folder made by dynlearn train autoencoder")
     evaluator.add_argument("--data", default=None, help="the dataset, if it moved since training")
+    manifester = commands.add_parser(
+        "manifest", help="re-manifest a trained ContinuousNet with another scheme or number of steps",
+        description="Load a ContinuousNet checkpoint, rebuild it with each requested scheme and number of steps "
+                    "(same weights, no data needed), and with --eval print test accuracy and inference time of each.")
+    manifester.add_argument("checkpoint", help="model.pt written by dynlearn train continuousnet")
+    manifester.add_argument("--scheme", nargs="+", default=None, help="schemes (default: the trained one)")
+    manifester.add_argument("--n-steps", type=_positive_int, nargs="+", default=None, help="steps (default: the trained)")
+    manifester.add_argument("--eval", default=None, metavar="DATA", help="digits, fashion-mnist or a data folder")
+    manifester.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     info = commands.add_parser("info", help="describe a dataset file", description="Validate a dataset file and "
                                "print what it holds.")
     info.add_argument("file", help="a dynlearn dataset (.h5)")
@@ -256,9 +281,69 @@ def _run_import(arguments: argparse.Namespace) -> int:
     return _write_sst(arguments, record.to_dataset())
 
 
+def _run_train_continuousnet(arguments: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .classification_training import ClassifierTraining, train_classifier
+    from .continuousnet import ContinuousNet
+    from .datasets.images import ImageData, load_cifar, load_images
+    from .tableaus import get_tableau
+
+    if not get_tableau(arguments.scheme).is_explicit:
+        raise ValueError(f"--scheme {arguments.scheme}: an OdeBlock needs an explicit scheme")
+    settings = ClassifierTraining(epochs=arguments.epochs or 30, batch_size=arguments.batch_size,
+                                  learning_rate=arguments.learning_rate, augment=not arguments.no_augment,
+                                  refine_at=tuple(arguments.refine_at), compile=arguments.compile, seed=arguments.seed)
+    arrays = load_cifar(arguments.data, allow_pickle=True) if arguments.allow_pickle else load_images(arguments.data)
+    data = ImageData.from_arrays(arrays, arguments.device)
+    import torch
+
+    torch.manual_seed(arguments.seed)
+    model = ContinuousNet(data.n_classes, data.image_shape[0], arguments.widths, arguments.pieces, arguments.basis,
+                          arguments.scheme, arguments.n_steps)
+    folder = Path(arguments.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    model, log = train_classifier(model, data, settings, checkpoint=folder / "model.pt")
+    (folder / "log.json").write_text(json.dumps(log, indent=2))
+    print(f"test accuracy {log[-1]['test_accuracy']:.4f} after {len(log)} epochs; wrote {folder / 'model.pt'}, "
+          f"{folder / 'log.json'}")
+    return 0
+
+
+def _run_manifest(arguments: argparse.Namespace) -> int:
+    from .classification_training import evaluate_classifier, load_classifier
+    from .datasets.images import ImageData, load_images
+
+    model, _ = load_classifier(arguments.checkpoint, arguments.device)
+    block = model.blocks[0]
+    schemes = arguments.scheme or [block.scheme]
+    steps = arguments.n_steps or [block.n_steps]
+    data = ImageData.from_arrays(load_images(arguments.eval), arguments.device) if arguments.eval else None
+    print(f"trained as {block.scheme} with {block.n_steps} steps, {block.basis}")
+    print(f"{'scheme':>10} | steps | accuracy | inference s")
+    for scheme in schemes:
+        for n_steps in steps:
+            manifested = model.manifest(scheme=scheme, n_steps=n_steps)
+            if data is None:
+                print(f"{scheme:>10} | {n_steps:>5} | (no --eval data)")
+                continue
+            result = evaluate_classifier(manifested, data)
+            print(f"{scheme:>10} | {n_steps:>5} | {result['accuracy']:.4f} | {result['seconds']:.3f}")
+    return 0
+
+
 def _run_train(arguments: argparse.Namespace) -> int:
     from .analysis.physics_aware import train_run
     from .datasets import read_dataset
+
+    if arguments.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: this torch has no CUDA device")
+    if arguments.model == "continuousnet":
+        return _run_train_continuousnet(arguments)
 
     recipe = arguments.recipe
     if recipe is None:
@@ -268,11 +353,6 @@ def _run_train(arguments: argparse.Namespace) -> int:
             raise ValueError(f"{arguments.data} holds system {system!r}; the autoencoder recipes are for "
                              f"cylinder and sea_surface_temperature data (or pass --recipe)")
         recipe = recipes[system]
-    if arguments.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError("--device cuda: this torch has no CUDA device")
     histories = train_run(arguments.data, arguments.output, recipe, models=arguments.models, kappa=arguments.kappa,
                           epochs=arguments.epochs, seed=arguments.seed, device=arguments.device,
                           overwrite=arguments.overwrite)
@@ -460,6 +540,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_train(arguments)
         if arguments.command == "evaluate":
             return _run_evaluate(arguments)
+        if arguments.command == "manifest":
+            return _run_manifest(arguments)
     except (ValueError, TypeError, OSError) as error:
         print(f"dynlearn {arguments.command}: error: {error}", file=sys.stderr)
         return 2

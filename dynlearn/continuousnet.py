@@ -209,6 +209,8 @@ class ContinuousNet(nn.Module):
         if len(widths) < 1 or any(w < 1 for w in widths):
             raise ValueError(f"widths must be positive integers, got {widths}")
         self.widths, self.n_classes = widths, n_classes
+        self._settings = {"n_classes": n_classes, "in_channels": in_channels, "widths": list(widths), "pieces": pieces,
+                          "basis": basis, "scheme": scheme, "n_steps": n_steps, "activation": activation}
         self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]),
                                   nn.ReLU())
         self.blocks = nn.ModuleList(OdeBlock(w, make_basis(basis, pieces), scheme, n_steps, activation) for w in widths)
@@ -216,6 +218,16 @@ class ContinuousNet(nn.Module):
             nn.Sequential(nn.Conv2d(a, b, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU())
             for a, b in zip(widths[:-1], widths[1:]))
         self.head = nn.Linear(widths[-1], n_classes)
+
+    def config(self) -> dict:
+        """The constructor's arguments for this graph (scheme, steps and basis as manifested now)."""
+        block = self.blocks[0]
+        return {**self._settings, "pieces": block.basis.pieces, "basis": block.basis.name, "scheme": block.scheme,
+                "n_steps": block.n_steps}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "ContinuousNet":
+        return cls(**config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

@@ -43,17 +43,25 @@ def _kronecker_system(omega: torch.Tensor) -> torch.Tensor:
     return torch.kron(omega.T, omega.T) - torch.eye(k * k, dtype=omega.dtype, device=omega.device)
 
 
-def _solve(system: torch.Tensor, right: torch.Tensor, regularisation: float) -> torch.Tensor:
-    """x with system x = right: LU when the system is comfortably regular, the damped least-squares problem
-    (3) by QR otherwise (or when regularisation is forced by a tiny pivot ratio). ``right``: (n, r)."""
+def _factor(system: torch.Tensor, regularisation: float) -> tuple[str, tuple[torch.Tensor, ...]]:
+    """LU of the system when it is comfortably regular, else QR of the damped stacked system (3)."""
     lu, pivots, info = torch.linalg.lu_factor_ex(system)
     diagonal = lu.diagonal().abs()
     if int(info) == 0 and float(diagonal.min()) > 1e3 * regularisation * float(diagonal.max()):
-        solution = torch.linalg.lu_solve(lu, pivots, right)
-        if bool(torch.isfinite(solution).all()):
-            return solution
+        return "lu", (lu, pivots, system)
     if regularisation == 0:
         raise torch.linalg.LinAlgError("the Lyapunov equation is singular (an eigenvalue pair with lambda_i lambda_j = 1)")
+    return "damped", (system,)
+
+
+def _apply(kind: str, factors: tuple[torch.Tensor, ...], right: torch.Tensor, regularisation: float,
+           transposed: bool = False) -> torch.Tensor:
+    """Solve with the factored system (or its transpose) for ``right`` (n, r)."""
+    if kind == "lu":
+        solution = torch.linalg.lu_solve(factors[0], factors[1], right, adjoint=transposed)
+        if bool(torch.isfinite(solution).all()):
+            return solution
+    system = factors[-1].T if transposed else factors[-1]  # the damped problem (3), also when LU overflowed
     n = system.shape[0]
     delta = regularisation * torch.linalg.matrix_norm(system).clamp(min=1.0)
     q, r = torch.linalg.qr(torch.cat([system, delta * torch.eye(n, dtype=system.dtype, device=system.device)]))
@@ -63,26 +71,26 @@ def _solve(system: torch.Tensor, right: torch.Tensor, regularisation: float) -> 
 class _DiscreteLyapunov(torch.autograd.Function):
     """P(Omega) with the gradient by the adjoint equation: for a loss with dL/dP = G (symmetric),
     Omega Y Omega^T - Y = G and dL/dOmega = -(P Omega Y^T + P^T Omega Y): one more solve with the transposed
-    system, instead of differentiating through the factorisation."""
+    system, reusing the forward factorisation, instead of differentiating through it."""
 
     @staticmethod
     def forward(ctx, omega: torch.Tensor, regularisation: float) -> torch.Tensor:
         k = omega.shape[0]
-        system = _kronecker_system(omega)
+        kind, factors = _factor(_kronecker_system(omega), regularisation)
         identity = torch.eye(k, dtype=omega.dtype, device=omega.device)
-        p = _solve(system, -identity.reshape(-1, 1), regularisation).reshape(k, k)
+        p = _apply(kind, factors, -identity.reshape(-1, 1), regularisation).reshape(k, k)
         p = 0.5 * (p + p.T)
-        ctx.save_for_backward(omega, p)
-        ctx.regularisation = regularisation
+        ctx.save_for_backward(omega, p, *factors)
+        ctx.kind, ctx.regularisation = kind, regularisation
         return p
 
     @staticmethod
     def backward(ctx, grad_p: torch.Tensor):
-        omega, p = ctx.saved_tensors
+        omega, p, *factors = ctx.saved_tensors
         k = omega.shape[0]
         g = 0.5 * (grad_p + grad_p.T)  # P is symmetrised
         # the adjoint operator Y -> Omega Y Omega^T - Y has the transposed Kronecker matrix
-        y = _solve(_kronecker_system(omega).T, g.reshape(-1, 1), ctx.regularisation).reshape(k, k)
+        y = _apply(ctx.kind, tuple(factors), g.reshape(-1, 1), ctx.regularisation, transposed=True).reshape(k, k)
         grad_omega = -(p @ omega @ y.T + p.T @ omega @ y)
         return grad_omega, None
 
