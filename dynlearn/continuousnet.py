@@ -70,17 +70,20 @@ class DepthBatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """``x`` (batch, C, H, W) at a stage with basis weights ``weights`` (size,)."""
-        scale, shift = weights @ self.scale, weights @ self.shift
+        with torch.autocast(x.device.type, enabled=False):  # normalisation parameters stay float32 under bf16
+            weights = weights.to(self.scale.dtype)
+            scale, shift = weights @ self.scale, weights @ self.shift
+            running_mean, running_var = weights @ self.running_mean, weights @ self.running_var
         if self.training:
-            mean = x.mean(dim=(0, 2, 3))
-            var = x.var(dim=(0, 2, 3), unbiased=False)
-            count = x.numel() / x.shape[1]
-            self._stage_means.append(mean.detach())
-            self._stage_vars.append(var.detach() * count / max(count - 1, 1))
-        else:
-            mean, var = weights @ self.running_mean, weights @ self.running_var
-        return (x - mean[None, :, None, None]) * torch.rsqrt(var[None, :, None, None] + self.eps) * scale[None, :, None, None] \
-            + shift[None, :, None, None]
+            # the fused kernel with scratch buffers and momentum 1 leaves exactly this stage's batch mean and
+            # unbiased variance in them
+            mean = torch.zeros(x.shape[1], device=x.device, dtype=self.running_mean.dtype)
+            var = torch.ones(x.shape[1], device=x.device, dtype=self.running_var.dtype)
+            out = F.batch_norm(x, mean, var, scale, shift, training=True, momentum=1.0, eps=self.eps)
+            self._stage_means.append(mean)
+            self._stage_vars.append(var)
+            return out
+        return F.batch_norm(x, running_mean, running_var, scale, shift, training=False, eps=self.eps)
 
     @torch.no_grad()
     def update_statistics(self, stage_weights: torch.Tensor) -> None:
@@ -125,8 +128,8 @@ class OdeBlock(nn.Module):
 
     def residual(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """R(x, theta(t)) at a stage with basis weights ``weights``."""
-        w1 = torch.tensordot(weights, self.conv1, dims=1)
-        w2 = torch.tensordot(weights, self.conv2, dims=1)
+        w1 = (weights.to(self.conv1.dtype) @ self.conv1.flatten(1)).view(self.conv1.shape[1:])
+        w2 = (weights.to(self.conv2.dtype) @ self.conv2.flatten(1)).view(self.conv2.shape[1:])
         y = _ACTIVATIONS[self.activation](self.norm1(F.conv2d(x, w1, padding=1), weights))
         return self.norm2(F.conv2d(y, w2, padding=1), weights)
 

@@ -56,6 +56,18 @@ def test_refining_the_basis_keeps_the_network_and_statistics_travel_with_it():
         torch.testing.assert_close(coarse(x), net(x), rtol=1e-5, atol=1e-5)
 
 
+def test_bf16_autocast_keeps_the_normalisation_in_float32():
+    net = ContinuousNet(pieces=2, widths=(4, 8, 8)).train()
+    x = torch.randn(4, 3, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        net(x).float().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+    assert net.blocks[0].norm1.running_mean.dtype == torch.float32
+    net.eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert net(x).dtype == torch.bfloat16
+
+
 def test_basis_coefficients_start_different():
     net = ContinuousNet(pieces=4, widths=(4, 4, 4))
     weights = net.blocks[0].conv1.detach()
