@@ -165,14 +165,20 @@ class ImageData:
         return ((images.to(dtype) / 255.0) - self.mean[:, None, None].to(dtype)) / self.std[:, None, None].to(dtype)
 
     def batches(self, split: str, batch_size: int, *, shuffle: bool = False, augment: bool = False,
-                generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Normalised float batches; ``augment``: random crop (zero padding of 1/8 of the side) and flip."""
+                generator: torch.Generator | None = None,
+                shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Normalised float batches; ``augment``: random crop (zero padding of 1/8 of the side) and flip;
+        ``shard = (rank, world)``: this process's share of every batch (the same ``generator`` seed on every
+        process gives every process the same order)."""
         images = self.train_images if split == "train" else self.test_images
         labels = self.train_labels if split == "train" else self.test_labels
         n = images.shape[0]
         order = torch.randperm(n, generator=generator).to(images.device) if shuffle else torch.arange(n, device=images.device)
         for start in range(0, n, batch_size):
             index = order[start:start + batch_size]
+            if shard[1] > 1 and index.numel() < batch_size:
+                break  # every process must take the same number of steps: the last, partial batch is dropped
+            index = index[shard[0]::shard[1]]
             batch = self.normalise(images[index])
             if augment:
                 batch = _augment(batch, generator)

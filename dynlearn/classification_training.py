@@ -3,7 +3,11 @@ cosine learning rate, weight decay, augmentation on the device, bf16 autocast an
 optional torch.compile, the incremental-in-depth schedule (double the steps and the basis at chosen epochs),
 resumable checkpoints and a per-epoch log (loss, accuracy, images per second).
 
-Multi-GPU (DDP) is not here yet: one device per run.
+Several GPUs or nodes: launch with ``torchrun`` (``torchrun --nproc-per-node 8 -m dynlearn.cli train continuousnet
+...``); when a process group is initialised (the command line does it when WORLD_SIZE > 1: NCCL on CUDA, gloo on
+CPUs), the network is wrapped in DistributedDataParallel, every process takes its share of each global batch
+(``batch_size`` is the global batch), and only rank 0 prints and writes checkpoints. Batch-norm running
+statistics follow rank 0 (DDP broadcasts buffers at every forward).
 """
 
 from __future__ import annotations
@@ -100,8 +104,14 @@ def train_classifier(model: ContinuousNet, data, settings: ClassifierTraining = 
     model (a new object after refinements) and the per-epoch log. An existing ``checkpoint`` is resumed."""
     from tqdm.auto import tqdm
 
+    import torch.distributed as dist
+
     device = data.train_images.device
     cuda = device.type == "cuda"
+    distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    if settings.batch_size % world:
+        raise ValueError(f"batch_size {settings.batch_size} must be a multiple of the {world} processes")
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     log: list[dict[str, float]] = []
@@ -127,19 +137,28 @@ def train_classifier(model: ContinuousNet, data, settings: ClassifierTraining = 
     steps_per_epoch = math.ceil(data.train_images.shape[0] / settings.batch_size)
     total_steps = settings.epochs * steps_per_epoch
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if (cuda and settings.mixed_precision) else _null
-    forward = torch.compile(model) if settings.compile else model
+
+    def wrap(network: ContinuousNet) -> torch.nn.Module:
+        if distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            network = DistributedDataParallel(network, device_ids=[device.index] if cuda else None)
+        return torch.compile(network) if settings.compile else network
+
+    forward = wrap(model)
+    talk = settings.progress and rank == 0
     for epoch in range(start_epoch, settings.epochs):
         if epoch in settings.refine_at:
             block = model.blocks[0]
             model = model.manifest(n_steps=2 * block.n_steps, pieces=2 * block.basis.pieces)
             optimizer = optimiser_for(model)  # new parameters; momentum restarts
-            forward = torch.compile(model) if settings.compile else model
+            forward = wrap(model)
         model.train()
         began = time.perf_counter()
         total_loss, correct, count = torch.zeros((), device=device), torch.zeros((), device=device), 0
-        bar = tqdm(data.batches("train", settings.batch_size, shuffle=True, augment=settings.augment, generator=generator),
-                   total=steps_per_epoch, desc=f"epoch {epoch + 1}/{settings.epochs}", disable=not settings.progress,
-                   leave=False)
+        bar = tqdm(data.batches("train", settings.batch_size, shuffle=True, augment=settings.augment, generator=generator,
+                                shard=(rank, world)),
+                   total=steps_per_epoch, desc=f"epoch {epoch + 1}/{settings.epochs}", disable=not talk, leave=False)
         for index, (images, labels) in enumerate(bar):
             progress = (epoch * steps_per_epoch + index) / total_steps
             for group in optimizer.param_groups:
@@ -158,6 +177,12 @@ def train_classifier(model: ContinuousNet, data, settings: ClassifierTraining = 
         if cuda:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - began
+        if distributed:
+            for buffer in model.buffers():  # the last step's statistics were local: take rank 0's everywhere
+                dist.broadcast(buffer, 0)
+            totals = torch.stack([total_loss, correct.to(total_loss.dtype), torch.tensor(float(count), device=device)])
+            dist.all_reduce(totals)
+            total_loss, correct, count = totals[0], totals[1], int(totals[2])
         loss_value = float(total_loss) / count
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"the training loss became {loss_value} in epoch {epoch + 1}; lower the learning rate")
@@ -166,10 +191,10 @@ def train_classifier(model: ContinuousNet, data, settings: ClassifierTraining = 
                  "test_accuracy": test["accuracy"], "images_per_second": count / seconds, "seconds": seconds,
                  "n_steps": model.blocks[0].n_steps, "pieces": model.blocks[0].basis.pieces}
         log.append(entry)
-        if settings.progress:
+        if talk:
             print(f"epoch {entry['epoch']:>3}: loss {entry['loss']:.4f}, train {entry['train_accuracy']:.4f}, "
                   f"test {entry['test_accuracy']:.4f}, {entry['images_per_second']:.0f} images/s "
                   f"(N = {entry['n_steps']}, K = {entry['pieces']})")
-        if path is not None:
+        if path is not None and rank == 0:
             _save(path, model, optimizer, epoch + 1, log)
     return model.eval(), log

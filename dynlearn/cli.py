@@ -292,6 +292,16 @@ def _run_train_continuousnet(arguments: argparse.Namespace) -> int:
 
     if not get_tableau(arguments.scheme).is_explicit:
         raise ValueError(f"--scheme {arguments.scheme}: an OdeBlock needs an explicit scheme")
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by torchrun: one process per device
+        import torch.distributed as dist
+
+        cuda = arguments.device.startswith("cuda")
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if cuda else "gloo")
+        if cuda:
+            arguments.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     settings = ClassifierTraining(epochs=arguments.epochs or 30, batch_size=arguments.batch_size,
                                   learning_rate=arguments.learning_rate, augment=not arguments.no_augment,
                                   refine_at=tuple(arguments.refine_at), compile=arguments.compile, seed=arguments.seed)
@@ -305,6 +315,8 @@ def _run_train_continuousnet(arguments: argparse.Namespace) -> int:
     folder = Path(arguments.output)
     folder.mkdir(parents=True, exist_ok=True)
     model, log = train_classifier(model, data, settings, checkpoint=folder / "model.pt")
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
     (folder / "log.json").write_text(json.dumps(log, indent=2))
     print(f"test accuracy {log[-1]['test_accuracy']:.4f} after {len(log)} epochs; wrote {folder / 'model.pt'}, "
           f"{folder / 'log.json'}")

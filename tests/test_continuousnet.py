@@ -182,3 +182,39 @@ def test_manifest_command_prints_a_table(tmp_path):
                            "3", "--eval", "digits"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("|") >= 12 and "rk38" in done.stdout
+
+
+WORKER = """
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from dynlearn.classification_training import ClassifierTraining, train_classifier
+from dynlearn.continuousnet import ContinuousNet
+from dynlearn.datasets.images import ImageData, load_digits
+
+torch.set_num_threads(1)
+dist.init_process_group("gloo")
+rank, folder = dist.get_rank(), Path(sys.argv[1])
+torch.manual_seed(rank)  # different initialisations: DDP must broadcast rank 0's
+data = ImageData.from_arrays(load_digits())
+net = ContinuousNet(n_classes=10, in_channels=1, widths=(4, 4, 4), pieces=2)
+net, log = train_classifier(net, data, ClassifierTraining(epochs=2, batch_size=128, learning_rate=0.05, augment=False,
+                                                          progress=False), checkpoint=folder / "model.pt")
+torch.save({k: v.clone() for k, v in net.state_dict().items()}, folder / f"rank{rank}.pt")
+dist.destroy_process_group()
+"""
+
+
+def test_distributed_data_parallel_training_keeps_the_processes_identical(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           str(script), str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    first, second = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    for name in first:
+        torch.testing.assert_close(first[name], second[name], msg=name)
+    assert (tmp_path / "model.pt").is_file()  # written by rank 0 only
