@@ -40,7 +40,8 @@ import torch
 
 from dynlearn._files import atomic_write
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DatasetFormatError", "TrajectoryDataset", "read_dataset", "write_dataset"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DatasetFormatError", "TrajectoryDataset", "dataset_system", "read_dataset",
+           "write_dataset"]
 
 FORMAT_NAME = "dynlearn-dataset"
 FORMAT_VERSION = 1
@@ -217,6 +218,22 @@ def write_dataset(path: str | os.PathLike, dataset: TrajectoryDataset, *, overwr
             handle.attrs.update(attributes)
 
     return atomic_write(target, write)
+
+
+def dataset_system(path: str | os.PathLike) -> str:
+    """The ``system`` attribute of a dataset file, without reading its arrays (checks that it is one)."""
+    import h5py
+
+    source = Path(path)
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no such dataset file")
+    try:
+        with h5py.File(source, "r") as handle:
+            if handle.attrs.get("format") != FORMAT_NAME:
+                raise DatasetFormatError(f"{source}: not a dynlearn dataset")
+            return str(handle.attrs.get("system", ""))
+    except OSError as error:
+        raise DatasetFormatError(f"{source}: not an HDF5 file ({error})") from None
 
 
 _REQUIRED = ("system", "parameters", "state_names", "generator", "t0", "dt", "n_steps", "checksum_sha256")

@@ -199,7 +199,7 @@ def _to_celsius(values: np.ndarray, units: str, where: str) -> np.ndarray:
 def _select_longitudes(longitude: np.ndarray, region: Region, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the cells inside the region's longitudes, in increasing order, and their longitudes."""
     wrapped = (longitude + 180.0) % 360.0 - 180.0
-    if region.name == "global" or (region.west == -180 and region.east == 180):
+    if region.west == -180 and region.east == 180:
         order = np.argsort(wrapped, kind="stable")
         chosen = wrapped[order]
     else:

@@ -347,7 +347,7 @@ def _run_manifest(arguments: argparse.Namespace) -> int:
 
 def _run_train(arguments: argparse.Namespace) -> int:
     from .analysis.physics_aware import train_run
-    from .datasets import read_dataset
+    from .datasets.format import dataset_system
 
     if arguments.device.startswith("cuda"):
         import torch
@@ -359,7 +359,7 @@ def _run_train(arguments: argparse.Namespace) -> int:
 
     recipe = arguments.recipe
     if recipe is None:
-        system = read_dataset(arguments.data).system
+        system = dataset_system(arguments.data)
         recipes = {"cylinder": "cylinder", "sea_surface_temperature": "sst"}
         if system not in recipes:
             raise ValueError(f"{arguments.data} holds system {system!r}; the autoencoder recipes are for "

@@ -125,6 +125,8 @@ class OdeBlock(nn.Module):
     def _refresh_weights(self) -> None:
         nodes = [Fraction(str(c)) for c in self.tableau.c]
         self.register_buffer("stage_weights", self.basis.stage_weights(self.n_steps, nodes).float(), persistent=False)
+        self._a = [[float(v) for v in row] for row in self.tableau.a]
+        self._b = [float(v) for v in self.tableau.b]
 
     def residual(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """R(x, theta(t)) at a stage with basis weights ``weights``."""
@@ -134,10 +136,7 @@ class OdeBlock(nn.Module):
         return self.norm2(F.conv2d(y, w2, padding=1), weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        tableau, h = self.tableau, 1.0 / self.n_steps
-        a = [[float(v) for v in row] for row in tableau.a]
-        b = [float(v) for v in tableau.b]
-        stages = tableau.stages
+        h, a, b, stages = 1.0 / self.n_steps, self._a, self._b, self.tableau.stages
         weights = self.stage_weights.to(x.dtype)
         for n in range(self.n_steps):
             slopes: list[torch.Tensor] = []

@@ -73,6 +73,14 @@ def test_oisst_dataset_round_trip_through_the_file_format(tmp_path):
     np.testing.assert_array_equal(back.mask, record.mask)
     np.testing.assert_array_equal(back.temperature, record.temperature)  # NaN where masked, on both
     assert back.region == record.region and back.time_step == "day"
+    import h5py
+
+    from dynlearn.datasets import DatasetFormatError
+
+    with h5py.File(path, "r+") as handle:  # the checksum covers the fields: a changed land mask is caught
+        handle["fields/land_mask"][0, 0] = 1.0 - handle["fields/land_mask"][0, 0]
+    with pytest.raises(DatasetFormatError, match="checksum"):
+        read_dataset(path)
 
 
 @pytest.mark.parametrize("case, message", [
