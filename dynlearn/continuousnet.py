@@ -86,12 +86,12 @@ class DepthBatchNorm(nn.Module):
         return F.batch_norm(x, running_mean, running_var, scale, shift, training=False, eps=self.eps)
 
     @torch.no_grad()
-    def update_statistics(self, stage_weights: torch.Tensor) -> None:
-        """Project the statistics of the stages seen in this forward pass onto the basis."""
+    def update_statistics(self, stage_weights: torch.Tensor, inverse: torch.Tensor) -> None:
+        """Project the statistics of the stages seen in this forward pass onto the basis (``inverse``: the
+        pseudo-inverse of ``stage_weights``, (size, n_stages))."""
         if not self._stage_means:
             return
-        w = stage_weights.to(self.running_mean)
-        inverse = torch.linalg.pinv(w)  # (size, n_stages)
+        w, inverse = stage_weights.to(self.running_mean), inverse.to(self.running_mean)
         for running, seen in ((self.running_mean, self._stage_means), (self.running_var, self._stage_vars)):
             observed = torch.stack(seen)
             running += self.momentum * inverse @ (observed - w @ running)
@@ -124,7 +124,11 @@ class OdeBlock(nn.Module):
 
     def _refresh_weights(self) -> None:
         nodes = [Fraction(str(c)) for c in self.tableau.c]
-        self.register_buffer("stage_weights", self.basis.stage_weights(self.n_steps, nodes).float(), persistent=False)
+        weights = self.basis.stage_weights(self.n_steps, nodes)
+        device = self.conv1.device  # a re-manifested block stays where its weights are
+        self.register_buffer("stage_weights", weights.float().to(device), persistent=False)
+        # for the batch-norm statistics: computed once per graph, not at every forward
+        self.register_buffer("stage_inverse", torch.linalg.pinv(weights).float().to(device), persistent=False)
         self._a = [[float(v) for v in row] for row in self.tableau.a]
         self._b = [float(v) for v in self.tableau.b]
 
@@ -149,8 +153,8 @@ class OdeBlock(nn.Module):
             update = sum((h * b[i]) * slopes[i] for i in range(stages) if b[i] != 0)
             x = x + update
         if self.training:
-            self.norm1.update_statistics(self.stage_weights)
-            self.norm2.update_statistics(self.stage_weights)
+            self.norm1.update_statistics(self.stage_weights, self.stage_inverse)
+            self.norm2.update_statistics(self.stage_weights, self.stage_inverse)
         return x
 
     def manifest(self, scheme: str | None = None, n_steps: int | None = None, basis: DepthBasis | None = None) -> "OdeBlock":
