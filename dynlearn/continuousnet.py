@@ -73,7 +73,8 @@ class DepthBatchNorm(nn.Module):
         with torch.autocast(x.device.type, enabled=False):  # normalisation parameters stay float32 under bf16
             weights = weights.to(self.scale.dtype)
             scale, shift = weights @ self.scale, weights @ self.shift
-            running_mean, running_var = weights @ self.running_mean, weights @ self.running_var
+            # a projected variance can dip below zero between nodes (Legendre): it is a variance, clamp it
+            running_mean, running_var = weights @ self.running_mean, (weights @ self.running_var).clamp(min=0.0)
         if self.training:
             # the fused kernel with scratch buffers and momentum 1 leaves exactly this stage's batch mean and
             # unbiased variance in them
