@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--recipe", choices=["cylinder", "sst"], default=None,
                          help="settings per dataset (default: from the dataset's system)")
     trainer.add_argument("--kappa", type=float, default=None, help="weight of the Lyapunov prior (default: the recipe's)")
-    trainer.add_argument("--epochs", type=_positive_int, default=None, help="epochs (default: the recipe's)")
+    trainer.add_argument("--epochs", type=_positive_int, default=None,
+                         help="epochs (default: the autoencoder recipe's; 30 for continuousnet)")
     trainer.add_argument("--models", nargs="+", default=["aware", "agnostic", "agnostic-decay"],
                          choices=["aware", "agnostic", "agnostic-decay"], help="which models (default: all three)")
     trainer.add_argument("--seed", type=int, default=0, help="seed of initialisation and minibatches (default: 0)")
