@@ -146,17 +146,20 @@ def train_run(
     models: Sequence[str] = MODELS,
     kappa: float | None = None,
     epochs: int | None = None,
+    steps: int | None = None,
     seed: int = 0,
     device: str = "cpu",
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, AutoencoderHistory]:
-    """Train ``models`` on the dataset file ``data`` into ``output`` (resuming a run with the same settings)."""
+    """Train ``models`` on the dataset file ``data`` into ``output`` (resuming a run with the same settings);
+    ``kappa``, ``epochs`` and ``steps`` (S) override the recipe's."""
     if isinstance(recipe, str):
         if recipe not in AUTOENCODER_RECIPES:
             raise ValueError(f"recipe must be one of {sorted(AUTOENCODER_RECIPES)}, got {recipe!r}")
         recipe = AUTOENCODER_RECIPES[recipe]
-    recipe = dataclasses.replace(recipe, **{k: v for k, v in (("kappa", kappa), ("epochs", epochs)) if v is not None})
+    recipe = dataclasses.replace(recipe, **{k: v for k, v in (("kappa", kappa), ("epochs", epochs), ("steps", steps))
+                                            if v is not None})
     unknown = sorted(set(models) - set(MODELS))
     if unknown or not models:
         raise ValueError(f"models must be some of {list(MODELS)}, got {list(models)}")

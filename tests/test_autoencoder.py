@@ -168,10 +168,11 @@ def _dynlearn() -> list[str]:
 def test_train_and_evaluate_commands_write_the_table_plots_and_resume(tmp_path):
     data = write_dataset(tmp_path / "waves.h5", field_dataset(travelling_waves(240, 64)))
     run = tmp_path / "run"
-    command = [*_dynlearn(), "train", "autoencoder", "--data", str(data), "--epochs", "4", "-o", str(run)]
+    command = [*_dynlearn(), "train", "autoencoder", "--data", str(data), "--epochs", "4", "--steps", "3", "-o", str(run)]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert {p.name for p in run.iterdir()} >= {"config.json", "preprocessing.pt", "aware", "agnostic", "agnostic-decay"}
+    assert json.loads((run / "config.json").read_text())["recipe"]["steps"] == 3
     again = subprocess.run(command, capture_output=True, text=True)  # finished models are kept, not retrained
     assert again.returncode == 0 and "aware" in again.stdout
     other = subprocess.run([*command, "--kappa", "2"], capture_output=True, text=True)
