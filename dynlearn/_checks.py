@@ -47,6 +47,13 @@ def as_step_count(name: str, value: object) -> int:
     return int(value)
 
 
+def as_positive_integer(name: str, value: object) -> int:
+    """``value`` as an int, checked integral (not a bool) and >= 1; a ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def check_state(name: str, value: object) -> torch.Tensor:
     """``value`` must be a floating-point (or complex) tensor of any shape."""
     if not isinstance(value, torch.Tensor):

@@ -32,6 +32,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ._checks import as_positive_integer
 from .lyapunov import stability_prior
 
 __all__ = ["PhysicsAwareAutoencoder", "AutoencoderLoss", "snapshot_windows"]
@@ -60,10 +61,7 @@ class PhysicsAwareAutoencoder(nn.Module):
     def __init__(self, n_features: int, latent: int = 15, widths: Sequence[int] = (40, 25), activation: str = "tanh",
                  omega_scale: float = 0.99, seed: int | None = None) -> None:
         super().__init__()
-        if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
-            raise ValueError(f"n_features must be a positive integer, got {n_features!r}")
-        if isinstance(latent, bool) or not isinstance(latent, int) or latent < 1:
-            raise ValueError(f"latent must be a positive integer, got {latent!r}")
+        n_features, latent = as_positive_integer("n_features", n_features), as_positive_integer("latent", latent)
         if latent > n_features:
             raise ValueError(f"latent = {latent} is larger than the data dimension m = {n_features}; choose latent <= m")
         if activation not in _ACTIVATIONS:
@@ -128,8 +126,7 @@ class AutoencoderLoss:
     gamma: float = 4.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps (S) must be a positive integer, got {self.steps!r}")
+        as_positive_integer("steps (S)", self.steps)
         for name in ("reconstruction", "kappa"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from ._checks import as_positive_integer
 from ._files import atomic_write
 from .autoencoder import AutoencoderLoss, PhysicsAwareAutoencoder
 from .lyapunov import spectral_radius
@@ -35,9 +36,7 @@ class AutoencoderTraining:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            as_positive_integer(name, getattr(self, name))
         for name in ("learning_rate", "final_learning_rate"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):

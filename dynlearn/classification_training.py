@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ._checks import as_positive_integer
 from ._files import atomic_write
 from .continuousnet import ContinuousNet
 
@@ -46,9 +47,7 @@ class ClassifierTraining:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            as_positive_integer(name, getattr(self, name))
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if any(not 0 < e < self.epochs for e in self.refine_at):

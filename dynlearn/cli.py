@@ -289,6 +289,7 @@ def _run_train_continuousnet(arguments: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from ._files import atomic_write
     from .classification_training import ClassifierTraining, train_classifier
     from .continuousnet import ContinuousNet
     from .datasets.images import ImageData, load_cifar, load_images
@@ -321,7 +322,7 @@ def _run_train_continuousnet(arguments: argparse.Namespace) -> int:
     model, log = train_classifier(model, data, settings, checkpoint=folder / "model.pt")
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
-    (folder / "log.json").write_text(json.dumps(log, indent=2))
+    atomic_write(folder / "log.json", lambda temporary: temporary.write_text(json.dumps(log, indent=2)))
     print(f"test accuracy {log[-1]['test_accuracy']:.4f} after {len(log)} epochs; wrote {folder / 'model.pt'}, "
           f"{folder / 'log.json'}")
     return 0

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import as_positive_integer
 from .depth_basis import DepthBasis, make_basis, project
 from .tableaus import get_tableau
 
@@ -111,9 +112,7 @@ class OdeBlock(nn.Module):
         self.channels, self.basis, self.activation = channels, basis, activation
         self.scheme = scheme
         self.tableau = _explicit_tableau(scheme)
-        self.n_steps = basis.pieces if n_steps is None else n_steps
-        if isinstance(self.n_steps, bool) or not isinstance(self.n_steps, int) or self.n_steps < 1:
-            raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+        self.n_steps = basis.pieces if n_steps is None else as_positive_integer("n_steps", n_steps)
         # independent random coefficients for every basis function (never one draw copied to all)
         self.conv1 = nn.Parameter(torch.stack([nn.init.kaiming_normal_(torch.empty(channels, channels, 3, 3))
                                                for _ in range(basis.size)]))
@@ -176,9 +175,7 @@ class OdeBlock(nn.Module):
         if scheme is not None:
             block.scheme, block.tableau = scheme, _explicit_tableau(scheme)
         if n_steps is not None:
-            if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-                raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
-            block.n_steps = n_steps
+            block.n_steps = as_positive_integer("n_steps", n_steps)
         block._refresh_weights()
         return block
 

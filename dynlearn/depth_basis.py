@@ -30,13 +30,14 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ._checks import as_positive_integer
+
 __all__ = ["DepthBasis", "PiecewiseConstant", "PiecewiseLinear", "Legendre", "make_basis", "project", "stage_times"]
 
 
 def stage_times(n_steps: int, nodes: Sequence[Fraction]) -> list[tuple[int, Fraction]]:
     """(step, node) of every stage of ``n_steps`` steps over [0, 1], in order: integer steps, exact nodes."""
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+    n_steps = as_positive_integer("n_steps", n_steps)
     return [(n, Fraction(c)) for n in range(n_steps) for c in nodes]
 
 
@@ -46,9 +47,7 @@ class DepthBasis(abc.ABC):
     name: str
 
     def __init__(self, pieces: int) -> None:
-        if isinstance(pieces, bool) or not isinstance(pieces, int) or pieces < 1:
-            raise ValueError(f"{type(self).__name__}: the number of pieces must be a positive integer, got {pieces!r}")
-        self.pieces = pieces
+        self.pieces = as_positive_integer(f"{type(self).__name__}: the number of pieces", pieces)
 
     @property
     @abc.abstractmethod
