@@ -112,13 +112,15 @@ def generate_cylinder_dataset(
 ) -> TrajectoryDataset:
     """The cylinder-wake data set: vorticity snapshots (and velocity with ``velocity=True``) on the preset's
     window grid after the start-up transient, from :func:`dynlearn.systems.cylinder.simulate`; ``n_snapshots``
-    overrides the preset's count (the autoencoder's recipe wants a longer record: 300).
+    overrides the preset's count (the autoencoder's recipe wants a longer record: 300). The lift amplitude is
+    the mean over the sampled shedding cycles of half their peak-to-peak lift (0 for a steady
+    wake, NaN when the record holds no whole cycle).
 
     States are ``(1, n_snapshots, ny, nx)`` (vorticity, U/D) or ``(1, n_snapshots, 3, ny, nx)`` (vorticity,
     u, v); t = 0 is the first snapshot after the transient; coordinates ``x`` and ``y`` in D. The Strouhal
     number, mean drag and lift amplitude measured while sampling are stored as trajectory parameters.
     """
-    from dynlearn.systems.cylinder import PRESETS, CylinderPreset, simulate, strouhal_number
+    from dynlearn.systems.cylinder import PRESETS, CylinderPreset, shedding_cycles, simulate, strouhal_number
 
     if isinstance(preset, CylinderPreset):
         settings = preset
@@ -138,7 +140,13 @@ def generate_cylinder_dataset(
         states = result.vorticity[None]
         names = ("vorticity",)
     strouhal = strouhal_number(result.force_times.numpy(), result.lift.numpy()) if result.lift.numel() else float("nan")
-    lift_amplitude = float((result.lift.max() - result.lift.min()) / 2) if result.lift.numel() else float("nan")
+    cycles = shedding_cycles(result.force_times.numpy(), result.lift.numpy()) if result.lift.numel() else None
+    if cycles is not None and len(cycles):
+        lift_amplitude = float(cycles.amplitudes.mean())
+    elif result.lift.numel() and float(result.lift.max() - result.lift.min()) < 2e-3:
+        lift_amplitude = 0.0  # a steady wake
+    else:
+        lift_amplitude = float("nan")  # no whole shedding cycle was sampled
     parameters = {
         "strouhal": torch.tensor([strouhal], dtype=torch.float64),
         "mean_drag": torch.tensor([float(result.drag.mean()) if result.drag.numel() else float("nan")],
@@ -157,11 +165,15 @@ def generate_cylinder_dataset(
         generator={
             "kind": "numerical",
             "method": "lattice Boltzmann D2Q9, TRT collision (Lambda = 1/4), full-way bounce-back, equilibrium inlet, "
-                      "zero-gradient outlet, periodic sides",
+                      "zero-gradient outlet, periodic sides"
+                      + (f", absorbing layers {settings.sponge:g} D thick along the four sides" if settings.sponge else ""),
             "resolution": settings.resolution,
+            "spin_up_resolution": settings.spin_up_resolution or settings.resolution,
             "lattice_velocity": settings.lattice_velocity,
-            "domain": {"x": [-8.0, 22.0], "y": [-8.0, 8.0]},
+            "domain": {"x": list(settings.domain_x), "y": list(settings.domain_y)},
+            "sponge": settings.sponge,
             "spin_up_time": result.spin_up_time,
+            "spin_up_stages": [{"resolution": r, "time": t} for r, t in result.spin_up_stages],
         },
         t0=0.0,
         dt=settings.snapshot_interval,

@@ -434,7 +434,8 @@ def _run_generate(arguments: argparse.Namespace) -> int:
 
         settings = PRESETS[arguments.preset]
         # checks Re and the stability limit before any work (the constructor raises with the remedy)
-        CylinderFlow.check(arguments.re, settings.resolution, settings.lattice_velocity)
+        for resolution in {settings.resolution, settings.spin_up_resolution or settings.resolution}:
+            CylinderFlow.check(arguments.re, resolution, settings.lattice_velocity)
         dataset = generate_cylinder_dataset(arguments.re, arguments.preset, velocity=arguments.with_velocity,
                                             n_snapshots=arguments.snapshots, device=arguments.device, progress=True)
         path = write_dataset(arguments.output, dataset, overwrite=arguments.overwrite)

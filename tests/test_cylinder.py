@@ -2,17 +2,30 @@
 
 Re = 100: Strouhal number 0.165 (within 5%), mean drag coefficient in [1.25, 1.45], lift amplitude reported.
 Re = 20: steady symmetric wake, recirculation length 0.93 D (within 15%), drag coefficient 2.05 (within 10%).
-These runs take about a minute each on 2 CPU cores (torch.compile fuses the lattice update).
+Both on the coarse preset's lattice and domain; these two runs take a few minutes on 2 CPU cores
+(torch.compile fuses the lattice update).
 """
 
 import math
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dynlearn.datasets import generate_cylinder_dataset, read_dataset, write_dataset
-from dynlearn.systems.cylinder import CylinderFlow, CylinderPreset, recirculation_length, strouhal_number
+from dynlearn.systems.cylinder import (
+    PRESETS,
+    CylinderFlow,
+    CylinderPreset,
+    has_settled,
+    recirculation_length,
+    shedding_cycles,
+    strouhal_number,
+)
 
 
 def test_strouhal_number_of_a_known_signal():
@@ -20,6 +33,86 @@ def test_strouhal_number_of_a_known_signal():
     assert strouhal_number(times, 0.3 * np.sin(2 * math.pi * 0.165 * times + 0.4) + 0.01) == pytest.approx(0.165,
                                                                                                         rel=1e-4)
     assert math.isnan(strouhal_number(times[:50], np.sin(times[:50])))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    strouhal=st.floats(0.1, 0.3),
+    phase=st.floats(0, 2 * math.pi),
+    mean=st.floats(-0.05, 0.05),
+    ripple=st.floats(0, 0.05),
+    ripple_period=st.floats(0.02, 0.08),
+)
+def test_shedding_cycles_see_through_acoustic_ripple(strouhal, phase, mean, ripple, ripple_period):
+    """Lattice Boltzmann lift carries fast pressure waves: they must not add zero crossings or shift the period."""
+    times = np.arange(1, 20001) * 0.005  # 100 D/U at 200 steps per D/U, as on the coarse lattice
+    lift = mean + 0.33 * np.sin(2 * math.pi * strouhal * times + phase) + ripple * np.sin(2 * math.pi * times / ripple_period)
+    cycles = shedding_cycles(times, lift)
+    assert len(cycles) >= math.floor(100 * strouhal) - 2
+    assert np.allclose(1 / cycles.periods, strouhal, rtol=5e-3)  # single cycles: ripple / slope at the crossing
+    assert strouhal_number(times, lift) == pytest.approx(strouhal, rel=1e-3)
+    assert np.allclose(cycles.amplitudes, 0.33, atol=ripple + 2e-3)
+    assert has_settled(cycles, tolerance=0.01)
+
+
+def test_growing_shedding_has_not_settled_until_it_saturates():
+    times = np.arange(1, 40001) * 0.005
+    envelope = 0.33 / (1 + 1000 * np.exp(-0.1 * times))  # logistic growth from a small perturbation, rate 0.1 U/D
+    lift = envelope * np.sin(2 * math.pi * 0.165 * times)
+    settled_at = next(T for T in range(20, 201, 5) if has_settled(shedding_cycles(times[times < T], lift[times < T]), 0.01))
+    assert envelope[int(settled_at / 0.005) - 1] > 0.97 * 0.33  # not before the amplitude has saturated
+    assert settled_at <= 160  # 1 % between blocks 18 D/U apart: 1000 exp(-0.1 (t - 27)) < 0.01 from t = 142
+
+
+def test_presets_keep_the_window_clear_of_the_absorbing_layers():
+    with pytest.raises(ValueError, match="window x in"):
+        CylinderPreset(20, 0.05, 0.2, 10, domain_x=(-3.0, 22.0), sponge=3.0)
+    with pytest.raises(ValueError, match="window y in"):
+        CylinderPreset(20, 0.05, 0.2, 10, domain_y=(-4.0, 4.0), sponge=3.0)
+    with pytest.raises(ValueError, match="sponge"):
+        CylinderPreset(20, 0.05, 0.2, 10, sponge=-1.0)
+    with pytest.raises(ValueError, match="absorbing layers on each side"):
+        CylinderFlow(100.0, 20, 0.1, domain_x=(-2.0, 22.0), sponge=1.5)
+    for preset in PRESETS.values():
+        preset.flow  # every shipped preset passes its own checks
+
+
+def test_start_from_carries_the_flow_between_lattices():
+    coarse = CylinderFlow(100.0, 8, 0.1, domain_x=(-4.0, 8.0), domain_y=(-4.0, 4.0))
+    coarse.perturb(0.5)
+    coarse.run(100, record=False)
+    same = CylinderFlow(100.0, 8, 0.1, domain_x=(-4.0, 8.0), domain_y=(-4.0, 4.0))
+    same.start_from(coarse)
+    for a, b in zip(coarse.macroscopic(), same.macroscopic()):
+        assert torch.allclose(a, b, atol=1e-6)  # same nodes: the state itself
+    fine = CylinderFlow(100.0, 16, 0.05, domain_x=(-4.0, 8.0), domain_y=(-4.0, 4.0))
+    fine.start_from(coarse)
+    _, ux, uy = coarse.macroscopic()
+    _, fine_ux, fine_uy = fine.macroscopic()
+    # every other fine node is a coarse node: velocities in units of U agree there, solid nodes included
+    assert torch.allclose(fine_ux[::2, ::2] / 0.05, ux / 0.1, atol=1e-5)
+    assert torch.allclose(fine_uy[::2, ::2] / 0.05, uy / 0.1, atol=1e-5)
+    # and between them the interpolation is linear: the midpoint of two coarse nodes is their mean
+    assert torch.allclose(fine_ux[::2, 1:-1:2][:, 40:] / 0.05, (ux[:, :-1] + ux[:, 1:])[:, 40:] / 0.2, atol=1e-5)  # x > 1
+    with pytest.raises(ValueError, match="same Reynolds number and domain"):
+        CylinderFlow(50.0, 16, 0.05, domain_x=(-4.0, 8.0), domain_y=(-4.0, 4.0)).start_from(coarse)
+
+
+def test_absorbing_layers_take_up_pressure_waves():
+    """A pressure pulse between the reflecting inlet and the periodic sides rings on; absorbing layers take
+    its energy out. The pulse's own field is the difference between runs with and without it."""
+    remaining = []
+    for sponge in (0.0, 2.0):
+        densities = []
+        for amplitude in (0.0, 1e-3):
+            flow = CylinderFlow(20.0, 6, 0.1, domain_x=(-5.0, 9.0), domain_y=(-5.0, 5.0), sponge=sponge)
+            yy, xx = torch.meshgrid(flow.y_nodes, flow.x_nodes, indexing="ij")
+            pulse = amplitude * torch.exp(-((xx - 3.0) ** 2 + (yy - 2.0) ** 2) / 0.5).float()
+            flow.f = torch.where(flow.solid, flow.f, flow.f * (1 + pulse))
+            flow.run(1000, record=False)  # about 7 crossings of the box at the speed of sound
+            densities.append(flow.macroscopic()[0])
+        remaining.append(float(((densities[1] - densities[0]) ** 2).sum()))
+    assert remaining[1] < 1e-2 * remaining[0]
 
 
 @pytest.mark.parametrize(
@@ -41,11 +134,15 @@ def test_unknown_preset_is_named():
 
     with pytest.raises(ValueError, match="preset must be one of"):
         simulate(100.0, "fine")
+    # the coarser spin-up lattice's stability limit is checked too, before any work
+    unstable_spin_up = dataclasses.replace(PRESETS["standard"], spin_up_resolution=6)
+    with pytest.raises(ValueError, match="tau = 0.5060 is below the stability limit"):
+        simulate(300.0, unstable_spin_up, progress=False)
 
 
 def test_re20_steady_symmetric_wake_recirculation_and_drag():
     torch.manual_seed(0)
-    flow = CylinderFlow(20.0, 20, 0.1, compile=True)
+    flow = PRESETS["coarse"].flow(20.0, compile=True)
     unit = int(flow.steps_per_unit_time)
     flow.run(30 * unit, record=False)
     drag, lift = flow.run(5 * unit)
@@ -54,12 +151,12 @@ def test_re20_steady_symmetric_wake_recirculation_and_drag():
     assert drag.mean().item() == pytest.approx(2.05, rel=0.10)
     assert recirculation_length(flow) == pytest.approx(0.93, rel=0.15)
     vorticity = flow.vorticity()
-    mirrored = vorticity.flip(0).roll(1, 0)  # y -> -y about the centre line (node j -> 320 - j)
+    mirrored = vorticity.flip(0).roll(1, 0)  # y -> -y about the centre line (node j -> ny - j)
     assert (vorticity + mirrored).abs().max() < 1e-4 * vorticity.abs().max()
 
 
 def test_re100_sheds_at_the_published_strouhal_number_and_the_data_set_round_trips(tmp_path):
-    preset = CylinderPreset(resolution=20, spacing=0.05, snapshot_interval=0.2, n_snapshots=101)
+    preset = dataclasses.replace(PRESETS["coarse"], n_snapshots=101)
     dataset = generate_cylinder_dataset(100.0, preset)
     strouhal = float(dataset.trajectory_parameters["strouhal"][0])
     drag = float(dataset.trajectory_parameters["mean_drag"][0])
@@ -75,3 +172,19 @@ def test_re100_sheds_at_the_published_strouhal_number_and_the_data_set_round_tri
     assert torch.equal(loaded.states, dataset.states)
     assert torch.equal(loaded.coordinates["x"], dataset.coordinates["x"])
     assert loaded.coordinates["x"][0] == pytest.approx(-0.95) and loaded.coordinates["y"][-1] == pytest.approx(1.95)
+
+
+def test_spin_up_on_a_coarser_lattice_reaches_the_same_steady_wake():
+    """simulate with spin_up_resolution: the wake develops at 6 nodes per D, is carried to 10 and settles there;
+    the result equals a spin-up at 10 nodes per D from the start (Re = 20: one steady state to compare)."""
+    from dynlearn.systems.cylinder import simulate
+
+    small = dict(spacing=0.25, snapshot_interval=0.2, n_snapshots=2, domain_x=(-5.0, 11.0), domain_y=(-5.0, 5.0),
+                 sponge=2.0)
+    direct = simulate(20.0, CylinderPreset(resolution=10, **small), compile=False, progress=False)
+    staged = simulate(20.0, CylinderPreset(resolution=10, spin_up_resolution=6, **small), compile=False,
+                      progress=False)
+    assert float(staged.drag.mean()) == pytest.approx(float(direct.drag.mean()), rel=1e-3)
+    assert [r for r, _ in staged.spin_up_stages] == [6, 10] and [r for r, _ in direct.spin_up_stages] == [10]
+    assert staged.spin_up_stages[1][1] < direct.spin_up_stages[0][1]  # the fine lattice had less left to do
+    assert torch.allclose(staged.vorticity, direct.vorticity, atol=1e-2 * direct.vorticity.abs().max())
