@@ -27,11 +27,13 @@ for the last per cent). Measured at 20 nodes per D, lattice velocity 0.1, Re = 1
     domain (x by y, D)          free flow inside the layers   St       mean C_D   lift amplitude
     [-8, 22] x [-8, 8]          [-5, 19] x [-5, 5]            0.1746   1.480      0.378
     [-12, 22] x [-12, 12]       [-9, 19] x [-9, 9]            0.1686   1.417      0.357   (coarse preset)
-    [-16, 22] x [-16, 16]       [-13, 19] x [-13, 13]         0.1663   1.388      0.338   (standard preset)
+    [-16, 22] x [-16, 16]       [-13, 19] x [-13, 13]         0.1663   1.388      0.338   (standard's domain)
 
+At the standard preset's 50 nodes per D the same [-16, 22] x [-16, 16] box gives St = 0.1679 (+1.8 % from
+0.165; four cycles after 30 D/U on the fine lattice, each within 0.01 % of it), C_D = 1.372, lift amplitude
+0.335: resolution raises St by 1 % here (by 0.4 % in the periodic [-8, 22] x [-8, 8] box without layers).
 Halving the lattice velocity (0.05: Mach 0.087 instead of 0.17) moved St by 0.2 % (0.1699 against 0.1702 in
-the periodic [-8, 22] x [-8, 8] box), so compressibility is not what limits accuracy here; the domain is.
-Resolution moves St up a little (+0.4 % from 20 to 50 nodes per D in that box).
+that periodic box), so compressibility is not what limits accuracy here; the domain is.
 
 Units: lengths in diameters D, time in D/U, velocity in U, vorticity in U/D. Lattice: ``resolution`` nodes per
 diameter, lattice velocity ``lattice_velocity`` (Mach number sqrt(3) U_lattice, keep it below ~0.2), viscosity
