@@ -73,8 +73,9 @@ def test_presets_keep_the_window_clear_of_the_absorbing_layers():
         CylinderPreset(20, 0.05, 0.2, 10, sponge=-1.0)
     with pytest.raises(ValueError, match="absorbing layers on each side"):
         CylinderFlow(100.0, 20, 0.1, domain_x=(-2.0, 22.0), sponge=1.5)
-    for preset in PRESETS.values():
-        preset.flow  # every shipped preset passes its own checks
+    for name, preset in PRESETS.items():  # the shipped presets: the window clear of the layers on every side
+        assert preset.domain_x[0] + preset.sponge < -1.0 and 8.0 < preset.domain_x[1] - preset.sponge, name
+        assert preset.domain_y[0] + preset.sponge < -2.0 and 2.0 < preset.domain_y[1] - preset.sponge, name
 
 
 def test_start_from_carries_the_flow_between_lattices():
