@@ -168,7 +168,6 @@ def generate_cylinder_dataset(
                       "zero-gradient outlet, periodic sides"
                       + (f", absorbing layers {settings.sponge:g} D thick along the four sides" if settings.sponge else ""),
             "resolution": settings.resolution,
-            "spin_up_resolution": settings.spin_up_resolution or settings.resolution,
             "lattice_velocity": settings.lattice_velocity,
             "domain": {"x": list(settings.domain_x), "y": list(settings.domain_y)},
             "sponge": settings.sponge,
