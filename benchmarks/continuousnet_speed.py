@@ -3,7 +3,8 @@
 Inputs are RANDOM 32x32x3 tensors with random labels (throughput only, no learning is measured), CIFAR-sized.
 Rows: the ResNet built by ``ContinuousNet.to_resnet()`` (ordinary layers), ContinuousNet with Euler and one step
 per piece (the same graph through basis expansions), and ContinuousNet with RK4 (four stages per step); each
-eager and, with ``--compile``, torch.compile'd. On CUDA: bf16 autocast and channels_last.
+float32 eager; on CUDA also bf16 autocast (channels_last throughout); with ``--compile``, torch.compile'd, and on
+CUDA also compiled with ``mode="reduce-overhead"`` (CUDA graphs: small ContinuousNets are launch-bound).
 
     python benchmarks/continuousnet_speed.py                         # CPU, small batch
     python benchmarks/continuousnet_speed.py --device cuda --batch-size 128 --compile
@@ -12,35 +13,43 @@ eager and, with ``--compile``, torch.compile'd. On CUDA: bf16 autocast and chann
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 
 import torch
 import torch.nn.functional as F
 
-from dynlearn.continuousnet import ContinuousNet
+from dynlearn.continuousnet import ContinuousNet, to_channels_last
 
 
-def images_per_second(model: torch.nn.Module, batch: torch.Tensor, labels: torch.Tensor, steps: int, device: str) -> float:
+def images_per_second(model: torch.nn.Module, batch: torch.Tensor, labels: torch.Tensor, steps: int,
+                      bfloat16: bool) -> tuple[float, float]:
+    """Training images per second over ``steps`` optimiser steps, and the seconds the three warm-up steps took
+    (where torch.compile does its work)."""
+    device = batch.device.type
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else torch.autocast("cpu", enabled=False)
 
     def one() -> None:
-        with autocast:
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bfloat16):
             loss = F.cross_entropy(model(batch).float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
+    def synchronise() -> None:
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    began = time.perf_counter()
     for _ in range(3):
         one()
-    if device == "cuda":
-        torch.cuda.synchronize()
+    synchronise()
+    warm_up = time.perf_counter() - began
     began = time.perf_counter()
     for _ in range(steps):
         one()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch.shape[0] / (time.perf_counter() - began)
+    synchronise()
+    return steps * batch.shape[0] / (time.perf_counter() - began), warm_up
 
 
 def main() -> None:
@@ -49,34 +58,56 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--pieces", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10, help="timed optimiser steps per row")
-    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--compile", action="store_true",
+                        help="add torch.compile'd columns (on CUDA also mode='reduce-overhead': CUDA graphs)")
+    parser.add_argument("--rows", nargs="+", default=["resnet", "euler", "rk4"], choices=["resnet", "euler", "rk4"],
+                        help="which models (default: all three)")
     arguments = parser.parse_args()
     device = arguments.device
+    cuda = device.startswith("cuda")
     torch.manual_seed(0)
     batch = torch.randn(arguments.batch_size, 3, 32, 32, device=device)  # random inputs: throughput only
     labels = torch.randint(0, 10, (arguments.batch_size,), device=device)
-    if device == "cuda":
+    if cuda:
         batch = batch.contiguous(memory_format=torch.channels_last)
     euler = ContinuousNet(pieces=arguments.pieces, scheme="euler")
     rows = {
-        "ResNet (to_resnet)": euler.to_resnet(),
-        f"ContinuousNet euler N={arguments.pieces}": euler,
-        f"ContinuousNet rk4 N={arguments.pieces}": euler.manifest(scheme="rk4"),
+        "ResNet (to_resnet)": euler.to_resnet() if "resnet" in arguments.rows else None,
+        f"ContinuousNet euler N={arguments.pieces}": euler if "euler" in arguments.rows else None,
+        f"ContinuousNet rk4 N={arguments.pieces}": euler.manifest(scheme="rk4") if "rk4" in arguments.rows else None,
     }
-    print(f"random 32x32x3 inputs, batch {arguments.batch_size}, device {device}, widths 16/32/64, "
-          f"{arguments.pieces} pieces per stage; training images per second")
-    print(f"{'model':>32} | {'eager':>9} | {'compiled':>9}")
-    baseline = None
-    for name, model in rows.items():
-        model = model.to(device).train()
-        if device == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        eager = images_per_second(model, batch, labels, arguments.steps, device)
-        compiled = float("nan")
-        if arguments.compile:
-            compiled = images_per_second(torch.compile(model), batch, labels, arguments.steps, device)
-        baseline = baseline or eager
-        print(f"{name:>32} | {eager:9.0f} | {compiled:9.0f}   ({eager / baseline:.2f}x the ResNet, eager)")
+    rows = {name: network for name, network in rows.items() if network is not None}
+    # column: (bf16 autocast, compile mode or None)
+    columns = {"fp32 eager": (False, None)}
+    if cuda:
+        columns["bf16 eager"] = (True, None)
+    if arguments.compile:
+        columns["bf16 compiled" if cuda else "compiled"] = (cuda, "default")
+        if cuda:
+            columns["bf16 CUDA graphs"] = (True, "reduce-overhead")
+    print(f"RANDOM 32x32x3 inputs, batch {arguments.batch_size}, device {device}"
+          f"{' (' + torch.cuda.get_device_name() + ')' if cuda else ''}, widths 16/32/64, {arguments.pieces} pieces "
+          f"per stage, SGD; training images per second (compile: seconds of the 3 warm-up steps)", flush=True)
+    print(f"{'model':>30} | " + " | ".join(f"{name:>16}" for name in columns), flush=True)
+    baseline: dict[str, float] = {}
+    for name, network in rows.items():
+        cells = []
+        for column, (bfloat16, mode) in columns.items():
+            model = copy.deepcopy(network).to(device).train()
+            if cuda:
+                to_channels_last(model)
+            if mode is not None:
+                torch._dynamo.reset()
+                model = torch.compile(model, mode=mode)
+            rate, warm_up = images_per_second(model, batch, labels, arguments.steps, bfloat16)
+            if name.startswith("ResNet"):
+                baseline[column] = rate
+            cell = f"{rate:7.0f}" + (f" ({rate / baseline[column]:.2f}x)" if column in baseline else "")
+            if mode is not None:
+                cell += f" {warm_up:.0f}s"
+            cells.append(cell)
+        print(f"{name:>30} | " + " | ".join(f"{cell:>16}" for cell in cells), flush=True)
+    print("(Nx: images per second relative to the ResNet in the same column)")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["atomic_write"]
+import torch
+
+__all__ = ["atomic_write", "restore_random_state"]
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
@@ -28,3 +30,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         temporary_path.unlink(missing_ok=True)
         raise
     return target
+
+
+def restore_random_state(state: torch.Tensor) -> None:
+    """Restore torch's CPU random generator from a checkpoint's saved state.
+
+    A checkpoint loaded with ``map_location="cuda"`` brings that byte tensor onto the GPU, where
+    ``torch.set_rng_state`` refuses it ("RNG state must be a torch.ByteTensor"; found on the first CUDA resume):
+    it goes back to the CPU first.
+    """
+    torch.set_rng_state(state.to("cpu", torch.uint8))

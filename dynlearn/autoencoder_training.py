@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ._checks import as_positive_integer
-from ._files import atomic_write
+from ._files import atomic_write, restore_random_state
 from .autoencoder import AutoencoderLoss, PhysicsAwareAutoencoder
 from .lyapunov import spectral_radius
 
@@ -96,7 +96,7 @@ def train_autoencoder(
         schedule.load_state_dict(saved["schedule"])
         schedule.gamma = decay  # a run resumed with another number of epochs continues the decay from here
         history = AutoencoderHistory(**saved["history"])
-        torch.set_rng_state(saved["rng"])
+        restore_random_state(saved["rng"])
 
     def save() -> None:
         if path is not None:

@@ -39,12 +39,27 @@ from ._checks import as_positive_integer
 from .depth_basis import DepthBasis, make_basis, project
 from .tableaus import get_tableau
 
-__all__ = ["OdeBlock", "ContinuousNet", "DepthBatchNorm", "ResNetBlock"]
+__all__ = ["OdeBlock", "ContinuousNet", "DepthBatchNorm", "ResNetBlock", "to_channels_last"]
 
 
 # ReLU as in the ResNet; a smooth activation makes R smooth in x, which the order of a scheme needs (with ReLU
 # the field has kinks and RK4 re-manifestations converge at about second order)
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh, "softplus": F.softplus}
+
+
+def to_channels_last(module: nn.Module) -> nn.Module:
+    """Store every 4-D parameter and buffer of ``module`` channels_last (in place; returns ``module``).
+
+    ``module.to(memory_format=torch.channels_last)`` refuses a ContinuousNet: its OdeBlock kernels are basis
+    coefficients of shape (K, out, in, 3, 3). Those stay as they are (the kernel theta(t) evaluated from them is
+    an ordinary (out, in, 3, 3) tensor, and cuDNN takes it with channels_last inputs); the stem, the
+    downsampling convolutions and every kernel of a ResNet become channels_last.
+    """
+    with torch.no_grad():
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            if tensor.dim() == 4:
+                tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+    return module
 
 
 def _explicit_tableau(scheme: str):

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ._files import atomic_write
+from ._files import atomic_write, restore_random_state
 from .integrate import rollout
 from .tableau import ButcherTableau
 
@@ -118,7 +118,7 @@ def train(module: nn.Module, loss: Loss, n_samples: int, config: TrainingConfig 
         losses, best_loss, best_iteration = list(saved["losses"]), float(saved["best_loss"]), int(saved["best_iteration"])
         best_state = saved["best_state"]
         start_iteration = len(losses)
-        torch.set_rng_state(saved["rng"])
+        restore_random_state(saved["rng"])
 
     from tqdm.auto import tqdm
 

@@ -205,3 +205,16 @@ def test_nan_in_the_snapshots_is_refused():
     states[0, 7, 1, 3] = float("nan")  # the file format refuses NaN, so such data come from Python
     with pytest.raises(ValueError, match="NaN"):
         snapshot_data(dataclasses.replace(dataset, states=states))
+
+
+@pytest.mark.gpu
+def test_cuda_training_resumes_from_its_checkpoint(tmp_path):
+    """A checkpoint loaded onto the GPU holds the CPU generator's state as a CUDA tensor: resumption restores it
+    on the CPU (it failed there before)."""
+    windows = snapshot_windows(travelling_waves(60, 32).float(), 2).cuda()
+    checkpoint = tmp_path / "checkpoint.pt"
+    settings = AutoencoderTraining(epochs=2, batch_size=16, progress=False)
+    train_autoencoder(PhysicsAwareAutoencoder(32, latent=4, seed=1).cuda(), windows, settings=settings, checkpoint=checkpoint)
+    history = train_autoencoder(PhysicsAwareAutoencoder(32, latent=4, seed=1).cuda(), windows, checkpoint=checkpoint,
+                                settings=AutoencoderTraining(epochs=3, batch_size=16, progress=False))
+    assert history.epochs == 3

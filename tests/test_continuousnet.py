@@ -218,3 +218,36 @@ def test_distributed_data_parallel_training_keeps_the_processes_identical(tmp_pa
     for name in first:
         torch.testing.assert_close(first[name], second[name], msg=name)
     assert (tmp_path / "model.pt").is_file()  # written by rank 0 only
+
+
+def test_channels_last_storage_keeps_the_function():
+    """``Module.to(memory_format=channels_last)`` refuses the (K, out, in, 3, 3) basis coefficients (found on the
+    first CUDA run); ``to_channels_last`` converts the 4-D tensors only and the network computes the same map."""
+    from dynlearn.continuousnet import to_channels_last
+
+    torch.manual_seed(0)
+    model = ContinuousNet(pieces=2, scheme="rk4").eval()
+    x = torch.randn(3, 3, 32, 32)
+    expected = model(x)
+    with pytest.raises(RuntimeError):
+        model.to(memory_format=torch.channels_last)
+    to_channels_last(model)
+    four_dimensional = [p for p in model.parameters() if p.dim() == 4]
+    assert four_dimensional and all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+                                    for p in four_dimensional)
+    torch.testing.assert_close(model(x.contiguous(memory_format=torch.channels_last)), expected, rtol=1e-5, atol=1e-5)
+    resnet = to_channels_last(model.manifest(scheme="euler").to_resnet())
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in resnet.parameters() if p.dim() == 4)
+
+
+@pytest.mark.gpu
+def test_cuda_training_with_channels_last_resumes_from_its_checkpoint(tmp_path):
+    """The two failures of the first H100 run: ``Module.to(memory_format=channels_last)`` on the basis
+    coefficients, and the checkpoint's CPU generator state mapped onto the GPU at resumption."""
+    data = ImageData.from_arrays(load_digits(), "cuda")
+    settings = ClassifierTraining(epochs=1, batch_size=64, learning_rate=0.05, augment=True, progress=False)
+    checkpoint = tmp_path / "model.pt"
+    make = lambda: ContinuousNet(n_classes=10, in_channels=1, widths=(8, 8, 8), pieces=2, scheme="rk4")  # noqa: E731
+    train_classifier(make(), data, settings, checkpoint=checkpoint)
+    _, log = train_classifier(make(), data, ClassifierTraining(**{**settings.__dict__, "epochs": 2}), checkpoint=checkpoint)
+    assert [entry["epoch"] for entry in log] == [1, 2] and log[-1]["test_accuracy"] > 0.5
