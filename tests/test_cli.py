@@ -63,3 +63,16 @@ def test_only_the_dynlearn_namespace_is_importable(tmp_path):
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
+
+
+def test_compile_option_takes_an_optional_mode_that_training_accepts():
+    from dynlearn.classification_training import COMPILE_MODES
+    from dynlearn.cli import build_parser
+
+    parser = build_parser()
+    base = ["train", "continuousnet", "--data", "digits", "-o", "run"]
+    assert parser.parse_args(base).compile is None
+    assert parser.parse_args(base + ["--compile"]).compile == "default"
+    assert parser.parse_args(base + ["--compile", "reduce-overhead"]).compile == "reduce-overhead"
+    action = next(a for a in parser._subparsers._group_actions[0].choices["train"]._actions if a.dest == "compile")
+    assert tuple(action.choices) == COMPILE_MODES  # the command line offers exactly what training accepts
