@@ -8,6 +8,8 @@ CUDA also compiled with ``mode="reduce-overhead"`` (CUDA graphs: small Continuou
 
     python benchmarks/continuousnet_speed.py                         # CPU, small batch
     python benchmarks/continuousnet_speed.py --device cuda --batch-size 128 --compile
+    python benchmarks/continuousnet_speed.py --batch-size 2 --image-size 8 --widths 4 4 4 --pieces 4 --threads 1 \
+        --steps 100                      # a launch-bound CPU proxy: time per step ~ operations dispatched
 """
 
 from __future__ import annotations
@@ -60,17 +62,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed optimiser steps per row")
     parser.add_argument("--compile", action="store_true",
                         help="add torch.compile'd columns (on CUDA also mode='reduce-overhead': CUDA graphs)")
+    parser.add_argument("--image-size", type=int, default=32, help="side of the random square images")
+    parser.add_argument("--widths", type=int, nargs=3, default=[16, 32, 64])
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--rows", nargs="+", default=["resnet", "euler", "rk4"], choices=["resnet", "euler", "rk4"],
                         help="which models (default: all three)")
     arguments = parser.parse_args()
     device = arguments.device
     cuda = device.startswith("cuda")
+    if arguments.threads:
+        torch.set_num_threads(arguments.threads)
     torch.manual_seed(0)
-    batch = torch.randn(arguments.batch_size, 3, 32, 32, device=device)  # random inputs: throughput only
+    size = arguments.image_size
+    batch = torch.randn(arguments.batch_size, 3, size, size, device=device)  # random inputs: throughput only
     labels = torch.randint(0, 10, (arguments.batch_size,), device=device)
     if cuda:
         batch = batch.contiguous(memory_format=torch.channels_last)
-    euler = ContinuousNet(pieces=arguments.pieces, scheme="euler")
+    euler = ContinuousNet(widths=arguments.widths, pieces=arguments.pieces, scheme="euler")
     rows = {
         "ResNet (to_resnet)": euler.to_resnet() if "resnet" in arguments.rows else None,
         f"ContinuousNet euler N={arguments.pieces}": euler if "euler" in arguments.rows else None,
@@ -85,8 +93,9 @@ def main() -> None:
         columns["bf16 compiled" if cuda else "compiled"] = (cuda, "default")
         if cuda:
             columns["bf16 CUDA graphs"] = (True, "reduce-overhead")
-    print(f"RANDOM 32x32x3 inputs, batch {arguments.batch_size}, device {device}"
-          f"{' (' + torch.cuda.get_device_name() + ')' if cuda else ''}, widths 16/32/64, {arguments.pieces} pieces "
+    print(f"RANDOM {size}x{size}x3 inputs, batch {arguments.batch_size}, device {device}"
+          f"{' (' + torch.cuda.get_device_name() + ')' if cuda else ', ' + str(torch.get_num_threads()) + ' threads'}, "
+          f"widths {'/'.join(map(str, arguments.widths))}, {arguments.pieces} pieces "
           f"per stage, SGD; training images per second (compile: seconds of the 3 warm-up steps)", flush=True)
     print(f"{'model':>30} | " + " | ".join(f"{name:>16}" for name in columns), flush=True)
     baseline: dict[str, float] = {}

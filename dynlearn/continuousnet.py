@@ -84,14 +84,27 @@ class DepthBatchNorm(nn.Module):
         self._stage_means: list[torch.Tensor] = []
         self._stage_vars: list[torch.Tensor] = []
 
+    def stage_parameters(self, stage_weights: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """Scale and shift at every stage of a forward pass, and at evaluation the running mean and variance:
+        one product with the basis coefficients for all stages (``stage_weights``: (n_stages, size)) instead
+        of four per stage, which matters where small networks are launch-bound."""
+        with torch.autocast(stage_weights.device.type, enabled=False):  # normalisation stays float32 under bf16
+            weights = stage_weights.to(self.scale.dtype)
+            tensors = [weights @ self.scale, weights @ self.shift]
+            if not self.training:
+                # a projected variance can dip below zero between nodes (Legendre): it is a variance, clamp it
+                tensors += [weights @ self.running_mean, (weights @ self.running_var).clamp(min=0.0)]
+        return list(zip(*(t.unbind(0) for t in tensors)))
+
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """``x`` (batch, C, H, W) at a stage with basis weights ``weights`` (size,)."""
-        with torch.autocast(x.device.type, enabled=False):  # normalisation parameters stay float32 under bf16
-            weights = weights.to(self.scale.dtype)
-            scale, shift = weights @ self.scale, weights @ self.shift
-            # a projected variance can dip below zero between nodes (Legendre): it is a variance, clamp it
-            running_mean, running_var = weights @ self.running_mean, (weights @ self.running_var).clamp(min=0.0)
+        """``x`` (batch, C, H, W) at one stage with basis weights ``weights`` (size,)."""
+        return self.normalise(x, self.stage_parameters(weights[None])[0])
+
+    def normalise(self, x: torch.Tensor, parameters: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Batch norm of ``x`` with one stage's entry of :meth:`stage_parameters`; in training the stage's batch
+        mean and unbiased variance are kept for :meth:`update_statistics`."""
         if self.training:
+            scale, shift = parameters
             # the fused kernel with scratch buffers and momentum 1 leaves exactly this stage's batch mean and
             # unbiased variance in them
             mean = torch.zeros(x.shape[1], device=x.device, dtype=self.running_mean.dtype)
@@ -100,6 +113,7 @@ class DepthBatchNorm(nn.Module):
             self._stage_means.append(mean)
             self._stage_vars.append(var)
             return out
+        scale, shift, running_mean, running_var = parameters
         return F.batch_norm(x, running_mean, running_var, scale, shift, training=False, eps=self.eps)
 
     @torch.no_grad()
@@ -148,25 +162,35 @@ class OdeBlock(nn.Module):
         self._b = [float(v) for v in self.tableau.b]
 
     def residual(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """R(x, theta(t)) at a stage with basis weights ``weights``."""
-        w1 = (weights.to(self.conv1.dtype) @ self.conv1.flatten(1)).view(self.conv1.shape[1:])
-        w2 = (weights.to(self.conv2.dtype) @ self.conv2.flatten(1)).view(self.conv2.shape[1:])
-        y = _ACTIVATIONS[self.activation](self.norm1(F.conv2d(x, w1, padding=1), weights))
-        return self.norm2(F.conv2d(y, w2, padding=1), weights)
+        """R(x, theta(t)) at one stage with basis weights ``weights`` (size,)."""
+        return self._residual(x, self._stage_parameters(weights[None])[0])
+
+    def _stage_parameters(self, stage_weights: torch.Tensor) -> list[tuple]:
+        """theta at every stage, ``stage_weights`` (n_stages, size): the two kernels (out, in, 3, 3) and both
+        normalisations' parameters, each from one product with the basis coefficients."""
+        kernels = [(stage_weights.to(w.dtype) @ w.flatten(1)).view(-1, *w.shape[1:]).unbind(0)
+                   for w in (self.conv1, self.conv2)]
+        return list(zip(*kernels, self.norm1.stage_parameters(stage_weights), self.norm2.stage_parameters(stage_weights)))
+
+    def _residual(self, x: torch.Tensor, parameters: tuple) -> torch.Tensor:
+        w1, w2, norm1, norm2 = parameters
+        y = _ACTIVATIONS[self.activation](self.norm1.normalise(F.conv2d(x, w1, padding=1), norm1))
+        return self.norm2.normalise(F.conv2d(y, w2, padding=1), norm2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, a, b, stages = 1.0 / self.n_steps, self._a, self._b, self.tableau.stages
-        weights = self.stage_weights.to(x.dtype)
+        parameters = self._stage_parameters(self.stage_weights)
         for n in range(self.n_steps):
             slopes: list[torch.Tensor] = []
             for i in range(stages):
                 state = x
                 for j in range(i):
                     if a[i][j] != 0:
-                        state = state + (h * a[i][j]) * slopes[j]
-                slopes.append(self.residual(state, weights[n * stages + i]))
-            update = sum((h * b[i]) * slopes[i] for i in range(stages) if b[i] != 0)
-            x = x + update
+                        state = torch.add(state, slopes[j], alpha=h * a[i][j])
+                slopes.append(self._residual(state, parameters[n * stages + i]))
+            for i in range(stages):
+                if b[i] != 0:
+                    x = torch.add(x, slopes[i], alpha=h * b[i])
         if self.training:
             self.norm1.update_statistics(self.stage_weights, self.stage_inverse)
             self.norm2.update_statistics(self.stage_weights, self.stage_inverse)
