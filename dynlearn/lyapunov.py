@@ -15,15 +15,16 @@ so a trained Omega is pushed towards spectral radius <= 1 without forbidding eig
 Solving (1): vec(Omega^T P Omega) = (Omega^T kron Omega^T) vec(P), so (1) is the linear system
 M vec(P) = -vec(I) with M = Omega^T kron Omega^T - I (k^2 x k^2; k = 15 gives 225 unknowns, solved in float64).
 M is singular when lambda_i lambda_j = 1 for two eigenvalues of Omega, e.g. a complex pair on the unit circle,
-which is exactly where a periodic wake wants its eigenvalues. We therefore solve the Tikhonov-regularised
-least-squares problem
+which is exactly where a periodic wake wants its eigenvalues. There (two eigenvalues with |lambda_i lambda_j - 1|
+below 1e3 epsilon) we solve the Tikhonov-regularised least-squares problem
 
     min ||M x + vec(I)||^2 + (epsilon max(||M||_F, 1))^2 ||x||^2,  epsilon = 1e-8 by default,            (3)
 
 as the full-rank stacked system [M; epsilon max(||M||_F, 1) I] x = [-vec(I); 0] by QR (condition number at most
 1 / epsilon, never singular): away from the circle the answer equals the exact solution to about
 (epsilon ||M|| / sigma_min(M))^2 relative error; on the circle P stays finite (of order 1 / epsilon) and its
-gradients are finite. P is symmetrised before ``eigvalsh``.
+gradients are finite. Everywhere else M is regular and is solved by LU, also when a strongly non-normal Omega
+makes it ill-conditioned (damping would then move P far from the solution). P is symmetrised before ``eigvalsh``.
 
 A property of (2) to know: near the circle P's eigenvalues grow like 1 / (1 - |lambda|^2), so an eigenvalue
 of Omega just outside the circle (|lambda| = 1.001: p of about -500) gives rho of about exp(-125), no penalty
@@ -43,11 +44,22 @@ def _kronecker_system(omega: torch.Tensor) -> torch.Tensor:
     return torch.kron(omega.T, omega.T) - torch.eye(k * k, dtype=omega.dtype, device=omega.device)
 
 
-def _factor(system: torch.Tensor, regularisation: float) -> tuple[str, tuple[torch.Tensor, ...]]:
-    """LU of the system when it is comfortably regular, else QR of the damped stacked system (3)."""
+def _factor(system: torch.Tensor, regularisation: float, omega: torch.Tensor) -> tuple[str, tuple[torch.Tensor, ...]]:
+    """LU of the system unless two eigenvalues of Omega have lambda_i lambda_j within 1e3 epsilon of 1 (where M
+    is singular or nearly so), else QR of the damped stacked system (3).
+
+    The test is on the eigenvalues, not on M's conditioning: a strongly non-normal Omega makes M ill-conditioned
+    far from the circle, where LU is still accurate and damping is not (hypothesis found Omega = 101 x a shift
+    matrix + 1e-5, spectral radius 0.5: cond(M) = 1e12, LU gives P to a residual of 1e-8 with eigenvalues 1 to
+    1e8, the damped problem gave P with negative eigenvalues, a penalty on a stable map)."""
     lu, pivots, info = torch.linalg.lu_factor_ex(system)
-    diagonal = lu.diagonal().abs()
-    if int(info) == 0 and float(diagonal.min()) > 1e3 * regularisation * float(diagonal.max()):
+    try:
+        eigenvalues = torch.linalg.eigvals(omega.detach())
+        regular = float((eigenvalues[:, None] * eigenvalues[None, :] - 1).abs().min()) > 1e3 * regularisation
+    except torch.linalg.LinAlgError:  # LAPACK's eigenvalue iteration can fail (entries of 1e-266, say): pivots
+        diagonal = lu.diagonal().abs()
+        regular = float(diagonal.min()) > 1e3 * regularisation * float(diagonal.max())
+    if int(info) == 0 and regular:
         return "lu", (lu, pivots, system)
     if regularisation == 0:
         raise torch.linalg.LinAlgError("the Lyapunov equation is singular (an eigenvalue pair with lambda_i lambda_j = 1)")
@@ -76,7 +88,7 @@ class _DiscreteLyapunov(torch.autograd.Function):
     @staticmethod
     def forward(ctx, omega: torch.Tensor, regularisation: float) -> torch.Tensor:
         k = omega.shape[0]
-        kind, factors = _factor(_kronecker_system(omega), regularisation)
+        kind, factors = _factor(_kronecker_system(omega), regularisation, omega)
         identity = torch.eye(k, dtype=omega.dtype, device=omega.device)
         p = _apply(kind, factors, -identity.reshape(-1, 1), regularisation).reshape(k, k)
         p = 0.5 * (p + p.T)
@@ -98,7 +110,8 @@ class _DiscreteLyapunov(torch.autograd.Function):
 def solve_discrete_lyapunov(omega: torch.Tensor, regularisation: float = 1e-8) -> torch.Tensor:
     """P (symmetric, ``(k, k)``) solving Omega^T P Omega - P = -I for ``omega`` ``(k, k)``, differentiably:
     LU of the Kronecker system when it is regular, the regularised least-squares problem (3) (module
-    docstring) near the unit circle; gradients by the adjoint Lyapunov equation. Computed in float64,
+    docstring) where two eigenvalues have lambda_i lambda_j within 1e3 ``regularisation`` of 1; gradients by the
+    adjoint Lyapunov equation. Computed in float64,
     returned in ``omega``'s dtype."""
     if omega.ndim != 2 or omega.shape[0] != omega.shape[1]:
         raise ValueError(f"omega must be a square matrix, got shape {tuple(omega.shape)}")
