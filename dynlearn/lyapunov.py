@@ -111,8 +111,7 @@ def solve_discrete_lyapunov(omega: torch.Tensor, regularisation: float = 1e-8) -
     """P (symmetric, ``(k, k)``) solving Omega^T P Omega - P = -I for ``omega`` ``(k, k)``, differentiably:
     LU of the Kronecker system when it is regular, the regularised least-squares problem (3) (module
     docstring) where two eigenvalues have lambda_i lambda_j within 1e3 ``regularisation`` of 1; gradients by the
-    adjoint Lyapunov equation. Computed in float64,
-    returned in ``omega``'s dtype."""
+    adjoint Lyapunov equation. Computed in float64, returned in ``omega``'s dtype."""
     if omega.ndim != 2 or omega.shape[0] != omega.shape[1]:
         raise ValueError(f"omega must be a square matrix, got shape {tuple(omega.shape)}")
     if not regularisation >= 0:
