@@ -8,12 +8,14 @@ on a preset's lattice and domain.
 
     python benchmarks/cylinder_speed.py                  # CPU, the coarse preset (20 nodes per diameter)
     python benchmarks/cylinder_speed.py --device cuda --preset standard
+    python benchmarks/cylinder_speed.py --device cuda --preset standard --profile   # and the kernels' times
 
-Measured (2026-11-24). 2 CPU cores, coarse preset, bound about 240 MLUPS: eager 6.0, compiled 43.7 MLUPS
-(18.6 %); the earlier, vectorised update ran 3.7 and 20.1 on the same machine that day. H100, standard preset
-(3.04 M nodes), bound 39 900 MLUPS (2.87 TB/s): the vectorised update ran 711 eager and 3 479 compiled
-(8.7 %, against the goal of 25 %; its profile is in CylinderFlow._advance); the population-wise update that
-replaced it has not been measured on a GPU yet.
+Measured (2026-11-24), 2 CPU cores, coarse preset (0.33 M nodes), bound about 230 MLUPS: the pull-form
+update (streaming first, post-collision state) runs 6.5 eager and 77.8 MLUPS compiled (34.8 % of the bound);
+the push form before it ran 4.8 and 40.4 in the same hour (17.1 %), and the first, vectorised form 3.7 and
+20.1 in an earlier session. H100, standard preset (3.04 M nodes), bound 39 900 MLUPS (2.87 TB/s): the vectorised
+form ran 711 eager and 3 479 compiled (8.7 %, against the goal of 25 %; its profile is in
+CylinderFlow._advance); the two forms since have not been measured on a GPU yet.
 """
 
 from __future__ import annotations
@@ -57,11 +59,30 @@ def throughput(preset: str, device: str, compile: bool, steps: int) -> tuple[flo
     return flow.nx * flow.ny * steps / (time.perf_counter() - start) / 1e6, flow.nx * flow.ny
 
 
+def profile(preset: str, device: str, steps: int = 20) -> None:
+    """Print the kernels of ``steps`` compiled lattice updates, the most time-consuming first (device time on a
+    GPU, CPU time on a CPU): where a step's time goes when the throughput falls short of the bound."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as profiler
+
+    flow = PRESETS[preset].flow(100.0, device=device, compile=True)
+    flow.run(20, record=False)
+    synchronize(device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profiler(activities=activities) as recording:
+        flow.run(steps)
+        synchronize(device)
+    sort_by = "self_cuda_time_total" if device == "cuda" else "self_cpu_time_total"
+    print(f"profile of {steps} compiled steps:")
+    print(recording.key_averages().table(sort_by=sort_by, row_limit=12))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="coarse")
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--profile", action="store_true", help="also print the compiled step's kernels and times")
     args = parser.parse_args()
     bound = bandwidth(args.device) / 72 / 1e6
     name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
@@ -72,6 +93,8 @@ def main() -> None:
         rate, nodes = throughput(args.preset, args.device, compile, args.steps)
         print(f"{'torch.compile' if compile else 'eager':<14} {rate:8.1f} MLUPS  {rate / bound:6.1%} of the bound "
               f"({nodes / 1e6:.2f} M nodes)")
+    if args.profile:
+        profile(args.preset, args.device)
 
 
 if __name__ == "__main__":

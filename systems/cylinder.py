@@ -262,21 +262,21 @@ class CylinderFlow:
         self.omega_plus = 1.0 / tau
         tau_minus = _MAGIC / (tau - 0.5) + 0.5
         self.omega_minus = 1.0 / tau_minus
-        self.f = self._equilibrium(torch.ones(self.ny, self.nx, **kwargs),
-                                   torch.full((self.ny, self.nx), lattice_velocity, **kwargs),
-                                   torch.zeros(self.ny, self.nx, **kwargs))
-        self.f[:, self.solid] = 0.0
         self._inlet = self._equilibrium(torch.ones(self.ny, 1, **kwargs),
                                         torch.full((self.ny, 1), lattice_velocity, **kwargs),
                                         torch.zeros(self.ny, 1, **kwargs))
         # the free-stream equilibrium of each population (rho = 1, u = (U, 0)), as numbers for the layers
         self._free_stream = tuple(float(v) for v in self._inlet[:, 0, 0])
         rows_solid, columns_solid = torch.nonzero(self.solid, as_tuple=True)
-        box = (slice(int(rows_solid.min()), int(rows_solid.max()) + 1),
-               slice(int(columns_solid.min()), int(columns_solid.max()) + 1))
-        self._solid_box = (box[0], box[1], self.solid[box])
+        box = (int(rows_solid.min()), int(rows_solid.max()) + 1, int(columns_solid.min()), int(columns_solid.max()) + 1)
+        self._solid_box = (box, self.solid[box[0]:box[1], box[2]:box[3]])
         self.sponge, self.sponge_strength = float(sponge), float(sponge_strength)
         self._sponge = self._sponge_rates(xx, yy) if sponge > 0 else None
+        uniform = self._equilibrium(torch.ones(self.ny, self.nx, **kwargs),
+                                    torch.full((self.ny, self.nx), lattice_velocity, **kwargs),
+                                    torch.zeros(self.ny, self.nx, **kwargs))
+        # the state is self._post, the previous step's post-collision populations, not yet streamed (_advance)
+        self.f = torch.where(self.solid, 0.0, uniform)
         self.steps_done = 0
         self._kernel = torch.compile(self._advance, dynamic=False) if compile else self._advance
 
@@ -329,28 +329,96 @@ class CylinderFlow:
 
     def macroscopic(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Density and velocity (lattice units) on every node; zero velocity inside the cylinder."""
-        rho = self.f.sum(0)
+        f = self.f
+        rho = f.sum(0)
         safe = torch.where(self.solid, torch.ones_like(rho), rho)
-        ux = torch.where(self.solid, torch.zeros_like(rho), (self.f * self._cx).sum(0) / safe)
-        uy = torch.where(self.solid, torch.zeros_like(rho), (self.f * self._cy).sum(0) / safe)
+        ux = torch.where(self.solid, torch.zeros_like(rho), (f * self._cx).sum(0) / safe)
+        uy = torch.where(self.solid, torch.zeros_like(rho), (f * self._cy).sum(0) / safe)
         return safe, ux, uy
 
-    def _advance(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Collide (TRT), bounce back, stream, apply the inlet and outlet: the new populations and the force
-        (lattice units) the cylinder received. A pure tensor function, so that it can be compiled.
+    @property
+    def f(self) -> torch.Tensor:
+        """The populations at the current time, before collision, ``(9, ny, nx)`` in lattice units (D2Q9
+        order: rest, +x, +y, -x, -y, then the diagonals +x+y, -x+y, -x-y, +x-y)."""
+        return torch.stack(self._stream(self._post.unbind(0)))
 
-        Written population by population (nine ``(ny, nx)`` planes, velocities and weights as Python numbers)
-        rather than as reductions and gathers over the population axis: every operation up to the streaming is
-        then pointwise, and torch.compile can fuse it. H100 profile of the vectorised form (standard preset,
-        846 us a step, 3.5 G node updates per second, 8.7 % of the memory bound): the moments' reduction over
-        the 9 populations, the equilibrium and the gather of the opposite populations ran as three kernels
-        that took 4/5 of the step. On a CPU this form compiles to one fused loop over the lattice (checked in
-        inductor's output) and runs 2.2x faster than the vectorised form (benchmarks/cylinder_speed.py, 2
-        cores: 43.7 against 20.1 M node updates per second); its H100 figure is still to be measured. The
-        force needs only the nodes of the cylinder's bounding box.
+    @f.setter
+    def f(self, populations: torch.Tensor) -> None:
+        """Set the populations before collision, ``(9, ny, nx)``. The inlet column and the outlet column are
+        boundary values: they read back as the inlet's equilibrium and as a copy of the column before the
+        outlet, whatever was given there."""
+        shape = (len(_VELOCITIES), self.ny, self.nx)
+        if tuple(populations.shape) != shape:
+            raise ValueError(f"cylinder: populations must have shape {shape}, got {tuple(populations.shape)}")
+        populations = populations.to(self.device, self.dtype)
+        # the inverse of the streaming: stream(_post) gives the populations back, boundary columns aside
+        self._post = torch.stack([torch.roll(populations[i], shifts=(-cy, -cx), dims=(0, 1))
+                                  for i, (cx, cy) in enumerate(_VELOCITIES)])
+
+    def _stream(self, post: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+        """Streaming by pulling, f_i(x) = post_i(x - c_i) (periodic in y), then the inlet and outlet: the
+        inlet column takes the free-stream equilibrium, the outlet column copies the column before it (zero
+        gradient). Nine ``(ny, nx)`` planes in, nine out.
+
+        Two forms, equal bit for bit (tested), each for the device it compiles best on. On a CPU the x shift
+        is a slice and the boundary columns are concatenated: inductor's loop over x then has no modular index
+        and vectorises (twice the rolled form's throughput on 2 cores, compiled: 70 against 37 M node updates
+        per second on the coarse preset's lattice), though on a CPU it writes the concatenation to a buffer of
+        its own. On a GPU the shift is a roll and the boundary columns are chosen pointwise: no concatenation,
+        so that stream, collision and bounce-back are one pointwise computation (inductor fuses that form into
+        a single loop on a CPU; its GPU kernel is still to be profiled)."""
+        return self._stream_by_slices(post) if self.device.type == "cpu" else self._stream_by_rolls(post)
+
+    def _stream_by_slices(self, post: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+        planes = []
+        for i, (cx, cy) in enumerate(_VELOCITIES):
+            shifted = torch.roll(post[i], shifts=cy, dims=0) if cy else post[i]
+            interior = shifted[:, 1 - cx:self.nx - 1 - cx]  # columns 1 .. nx - 2
+            planes.append(torch.cat([self._inlet[i], interior, interior[:, -1:]], dim=1))
+        return planes
+
+    def _stream_by_rolls(self, post: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+        column = torch.arange(self.nx, device=post[0].device)
+        inlet, outlet = column == 0, column == self.nx - 1
+        planes = []
+        for i, (cx, cy) in enumerate(_VELOCITIES):
+            shifted = torch.roll(post[i], shifts=(cy, cx), dims=(0, 1))
+            planes.append(torch.where(inlet, self._free_stream[i], torch.where(outlet, shifted[:, -2:-1], shifted)))
+        return planes
+
+    def _advance(self, post: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One lattice step in pull form: stream the previous step's post-collision populations ``(9, ny, nx)``
+        (with the inlet and outlet), collide (TRT) and bounce back; returns the new post-collision populations
+        and the force (lattice units) the cylinder received from the streamed ones. A pure tensor function, so
+        that it can be compiled.
+
+        The state kept between steps is the post-collision one, so that a step reads every population once
+        (from its upstream neighbour) and writes it once: with the streaming last, inductor materialised the
+        post-collision planes and streamed them in a second pass (twice the memory traffic; coarse preset on 2
+        CPU cores, benchmarks/cylinder_speed.py: 40 M node updates per second compiled, against 78 now). Written population by population (nine ``(ny, nx)``
+        planes, velocities and weights as Python numbers) rather than as reductions and gathers over the
+        population axis, so that all of it is pointwise: the H100 profile of the first, vectorised form
+        (846 us a step, 8.7 % of the memory bound) showed the moments' reduction, the equilibrium and the
+        gather of the opposite populations as three kernels taking 4/5 of the step. The force needs only the
+        nodes of the cylinder's bounding box, read straight from ``post``.
         """
+        planes = self._stream(post.unbind(0))
+        force_x, force_y = self._force(post)
+        return torch.stack(self._collide(planes)), force_x, force_y
+
+    def _force(self, post: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Momentum exchange: the body receives 2 sum_i c_i f_i over the populations streamed into its nodes
+        (f_i(x) = post_i(x - c_i); the cylinder's bounding box lies well inside the domain)."""
+        (top, bottom, left, right), inside = self._solid_box
+        streamed = [post[i, top - cy:bottom - cy, left - cx:right - cx] for i, (cx, cy) in enumerate(_VELOCITIES)]
+        jx = (streamed[1] + streamed[5] + streamed[8]) - (streamed[3] + streamed[6] + streamed[7])
+        jy = (streamed[2] + streamed[5] + streamed[6]) - (streamed[4] + streamed[7] + streamed[8])
+        return 2.0 * torch.where(inside, jx, 0.0).sum(), 2.0 * torch.where(inside, jy, 0.0).sum()
+
+    def _collide(self, planes: list[torch.Tensor]) -> list[torch.Tensor]:
+        """TRT collision, the absorbing layers' relaxation and full-way bounce-back on nine ``(ny, nx)``
+        population planes; pointwise."""
         solid = self.solid
-        planes = f.unbind(0)
         rho = planes[0]
         for plane in planes[1:]:
             rho = rho + plane
@@ -378,22 +446,14 @@ class CylinderFlow:
                 relaxed = relaxed - self._sponge * (relaxed - self._free_stream[i])
             # full-way bounce-back: solid nodes send back what they received
             post.append(torch.where(solid, planes[o], relaxed))
-        # the momentum given to the body is 2 sum_i c_i f_i over the populations that entered it
-        rows, columns, inside = self._solid_box
-        force_x = 2.0 * torch.where(inside, jx[rows, columns], 0.0).sum()
-        force_y = 2.0 * torch.where(inside, jy[rows, columns], 0.0).sum()
-        streamed = torch.stack(
-            [torch.roll(post[i], shifts=(c[1], c[0]), dims=(0, 1)) for i, c in enumerate(_VELOCITIES)]
-        )
-        streamed = torch.cat([self._inlet, streamed[:, :, 1:-1], streamed[:, :, -2:-1]], dim=2)
-        return streamed, force_x, force_y
+        return post
 
     def run(self, n_steps: int, record: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Advance ``n_steps``; returns the drag and lift coefficients of every step, ``(n_steps,)`` each
         (kept on the device, one transfer at the end)."""
         forces = []
         for _ in range(n_steps):
-            self.f, force_x, force_y = self._kernel(self.f)
+            self._post, force_x, force_y = self._kernel(self._post)
             if record:
                 forces.append(torch.stack([force_x, force_y]))
             self.steps_done += 1
@@ -439,8 +499,7 @@ class CylinderFlow:
         y = self.y_nodes.clamp(float(other.y_nodes[0]), float(other.y_nodes[-1]))
         fields = other.sample(torch.stack([rho - 1, ux, uy]).to(torch.float64), x, y).to(self.device, self.dtype)
         density = 1 + fields[0] * scale**2
-        self.f = self._equilibrium(density, fields[1] * scale, fields[2] * scale)
-        self.f[:, self.solid] = 0.0
+        self.f = torch.where(self.solid, 0.0, self._equilibrium(density, fields[1] * scale, fields[2] * scale))
 
     def perturb(self, amplitude: float = 0.05) -> None:
         """Break the up-down symmetry so that shedding starts without waiting for round-off: add a transverse
@@ -450,7 +509,8 @@ class CylinderFlow:
         yy, xx = torch.meshgrid(self.y_nodes, self.x_nodes, indexing="ij")
         kick = (amplitude * self.lattice_velocity * torch.exp(-((xx - 1.5) ** 2 + yy**2))).to(self.device, self.dtype)
         change = self._equilibrium(rho, ux, uy + kick) - self._equilibrium(rho, ux, uy)
-        self.f = torch.where(self.solid, self.f, self.f + change)
+        f = self.f
+        self.f = torch.where(self.solid, f, f + change)
 
 
 def recirculation_length(flow: CylinderFlow) -> float:
@@ -525,8 +585,8 @@ def simulate(
     from the kick (51 D/U on the coarse preset), a modest saving. A run that has not settled after
     ``max_spin_up`` D/U in all raises. Snapshots: vorticity (and velocity on request) on the preset's window
     grid.
-    ``compile`` defaults to True (torch.compile fuses the step: 7x faster than eager on 2 CPU cores; on an H100
-    the earlier, vectorised form ran 4.9x faster compiled).
+    ``compile`` defaults to True (torch.compile fuses the step: 12x faster than eager on 2 CPU cores; on an
+    H100 the first, vectorised form ran 4.9x faster compiled).
     """
     from tqdm.auto import tqdm
 
