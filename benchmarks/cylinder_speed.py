@@ -4,7 +4,8 @@ A D2Q9 update must read 9 populations and write 9 (float32: 72 bytes per node), 
 bandwidth / 72 bytes. (dynlearn's kernel also reads the solid mask and the absorbing-layer rate, 5 bytes
 more: at best 72 / 77 = 94 % of that bound.) The bandwidth is measured here with a large device-to-device
 copy (bytes read plus bytes written). Prints eager and torch.compile'd MLUPS and their fraction of the bound,
-on a preset's lattice and domain.
+on a preset's lattice and domain, and the fixed cost of a compiled step (measured on a tiny lattice) against
+the time a step takes at the bound: where the two are comparable the step is launch-bound.
 
     python benchmarks/cylinder_speed.py                  # CPU, the coarse preset (20 nodes per diameter)
     python benchmarks/cylinder_speed.py --device cuda --preset standard
@@ -15,7 +16,8 @@ update (streaming first, post-collision state) runs 6.5 eager and 77.8 MLUPS com
 the push form before it ran 4.8 and 40.4 in the same hour (17.1 %), and the first, vectorised form 3.7 and
 20.1 in an earlier session. H100, standard preset (3.04 M nodes), bound 39 900 MLUPS (2.87 TB/s): the vectorised
 form ran 711 eager and 3 479 compiled (8.7 %, against the goal of 25 %; its profile is in
-CylinderFlow._advance); the two forms since have not been measured on a GPU yet.
+CylinderFlow._advance); the two forms since have not been measured on a GPU yet. The fixed cost of a
+compiled step is 240-260 us on these CPU cores (a compiled `x + 1` costs 60 us there).
 """
 
 from __future__ import annotations
@@ -59,6 +61,22 @@ def throughput(preset: str, device: str, compile: bool, steps: int) -> tuple[flo
     return flow.nx * flow.ny * steps / (time.perf_counter() - start) / 1e6, flow.nx * flow.ny
 
 
+def fixed_cost(device: str, steps: int = 500) -> float:
+    """Seconds per compiled step on a lattice of 720 nodes, where the arithmetic and the memory traffic are
+    negligible: the per-step cost of the call itself (guards, allocation, kernel launches). A preset's step
+    cannot be faster than this; where it is comparable to the bound's time per step, capturing several steps
+    in a CUDA graph would pay."""
+    from dynlearn.systems.cylinder import CylinderFlow
+
+    flow = CylinderFlow(20.0, 6, 0.1, device=device, compile=True, domain_x=(-2.0, 3.0), domain_y=(-2.0, 2.0))
+    flow.run(20, record=False)
+    synchronize(device)
+    start = time.perf_counter()
+    flow.run(steps)
+    synchronize(device)
+    return (time.perf_counter() - start) / steps
+
+
 def profile(preset: str, device: str, steps: int = 20) -> None:
     """Print the kernels of ``steps`` compiled lattice updates, the most time-consuming first (device time on a
     GPU, CPU time on a CPU): where a step's time goes when the throughput falls short of the bound."""
@@ -93,6 +111,9 @@ def main() -> None:
         rate, nodes = throughput(args.preset, args.device, compile, args.steps)
         print(f"{'torch.compile' if compile else 'eager':<14} {rate:8.1f} MLUPS  {rate / bound:6.1%} of the bound "
               f"({nodes / 1e6:.2f} M nodes)")
+    cost = fixed_cost(args.device)
+    print(f"fixed cost of a compiled step (720-node lattice): {cost * 1e6:.0f} us; at the bound a step of this "
+          f"lattice takes {nodes / bound:.0f} us")
     if args.profile:
         profile(args.preset, args.device)
 
