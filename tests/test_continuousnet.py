@@ -244,10 +244,12 @@ def test_channels_last_storage_keeps_the_function():
 def test_cuda_training_with_channels_last_resumes_from_its_checkpoint(tmp_path):
     """The two failures of the first H100 run: ``Module.to(memory_format=channels_last)`` on the basis
     coefficients, and the checkpoint's CPU generator state mapped onto the GPU at resumption."""
+    torch.manual_seed(0)
     data = ImageData.from_arrays(load_digits(), "cuda")
-    settings = ClassifierTraining(epochs=1, batch_size=64, learning_rate=0.05, augment=True, progress=False)
+    settings = ClassifierTraining(epochs=2, batch_size=64, learning_rate=0.1, augment=True, progress=False)
     checkpoint = tmp_path / "model.pt"
     make = lambda: ContinuousNet(n_classes=10, in_channels=1, widths=(8, 8, 8), pieces=2, scheme="rk4")  # noqa: E731
     train_classifier(make(), data, settings, checkpoint=checkpoint)
-    _, log = train_classifier(make(), data, ClassifierTraining(**{**settings.__dict__, "epochs": 2}), checkpoint=checkpoint)
-    assert [entry["epoch"] for entry in log] == [1, 2] and log[-1]["test_accuracy"] > 0.5
+    _, log = train_classifier(make(), data, ClassifierTraining(**{**settings.__dict__, "epochs": 4}), checkpoint=checkpoint)
+    # the same run on a CPU (seeds 0, 1, 2): test accuracy 0.60 to 0.69 after the 4 epochs, chance is 0.1
+    assert [entry["epoch"] for entry in log] == [1, 2, 3, 4] and log[-1]["test_accuracy"] > 0.45, log
