@@ -179,7 +179,7 @@ def periodic_box(reynolds: float, dtype=torch.float64) -> CylinderFlow:
 
 @settings(max_examples=25, deadline=None)
 @given(
-    reynolds=st.floats(5.0, 300.0),
+    reynolds=st.floats(5.0, 250.0),  # tau from 1.1 down to 0.512 at 10 nodes per D
     density=st.floats(0.8, 1.2),
     velocity=st.tuples(st.floats(-0.15, 0.15), st.floats(-0.15, 0.15)),
     seed=st.integers(0, 2**16),
