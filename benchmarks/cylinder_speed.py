@@ -27,7 +27,7 @@ import time
 
 import torch
 
-from dynlearn.systems.cylinder import PRESETS
+from dynlearn.systems.cylinder import PRESETS, CylinderFlow
 
 
 def synchronize(device: str) -> None:
@@ -66,8 +66,6 @@ def fixed_cost(device: str, steps: int = 500) -> float:
     negligible: the per-step cost of the call itself (guards, allocation, kernel launches). A preset's step
     cannot be faster than this; where it is comparable to the bound's time per step, capturing several steps
     in a CUDA graph would pay."""
-    from dynlearn.systems.cylinder import CylinderFlow
-
     flow = CylinderFlow(20.0, 6, 0.1, device=device, compile=True, domain_x=(-2.0, 3.0), domain_y=(-2.0, 2.0))
     flow.run(20, record=False)
     synchronize(device)
