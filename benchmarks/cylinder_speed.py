@@ -18,6 +18,12 @@ the push form before it ran 4.8 and 40.4 in the same hour (17.1 %), and the firs
 form ran 711 eager and 3 479 compiled (8.7 %, against the goal of 25 %; its profile is in
 CylinderFlow._advance); the two forms since have not been measured on a GPU yet. The fixed cost of a
 compiled step is 240-260 us on these CPU cores (a compiled `x + 1` costs 60 us there).
+
+Measured again in a later session (2026-11-24) on another 2-core machine (a Xeon with 480 MiB of L3 cache, copy
+bandwidth 27 GB/s, bound about 380 MLUPS), with the interpolated wall that replaced the staircase: coarse
+preset 12.9 eager and 241 compiled (64 % of the bound; the lattice fits in that cache), the staircase 12.0 and
+250 in the same hour; standard preset 9.5 and 127 compiled (33 %); fixed cost 61 us. `--boundary staircase`
+runs the old wall.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import time
 
 import torch
 
-from dynlearn.systems.cylinder import PRESETS, CylinderFlow
+from dynlearn.systems.cylinder import BOUNDARIES, PRESETS, CylinderFlow
 
 
 def synchronize(device: str) -> None:
@@ -50,9 +56,9 @@ def bandwidth(device: str, megabytes: int = 512) -> float:
     return 2 * source.numel() * 4 / best
 
 
-def throughput(preset: str, device: str, compile: bool, steps: int) -> tuple[float, int]:
+def throughput(preset: str, device: str, compile: bool, steps: int, boundary: str) -> tuple[float, int]:
     """MLUPS of ``steps`` lattice updates on a preset's lattice, and its number of nodes."""
-    flow = PRESETS[preset].flow(100.0, device=device, compile=compile)
+    flow = PRESETS[preset].flow(100.0, device=device, compile=compile, boundary=boundary)
     flow.run(20, record=False)  # warm-up and compilation
     synchronize(device)
     start = time.perf_counter()
@@ -75,13 +81,13 @@ def fixed_cost(device: str, steps: int = 500) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def profile(preset: str, device: str, steps: int = 20) -> None:
+def profile(preset: str, device: str, boundary: str, steps: int = 20) -> None:
     """Print the kernels of ``steps`` compiled lattice updates, the most time-consuming first (device time on a
     GPU, CPU time on a CPU): where a step's time goes when the throughput falls short of the bound."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as profiler
 
-    flow = PRESETS[preset].flow(100.0, device=device, compile=True)
+    flow = PRESETS[preset].flow(100.0, device=device, compile=True, boundary=boundary)
     flow.run(20, record=False)
     synchronize(device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
@@ -98,22 +104,23 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="coarse")
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--boundary", choices=BOUNDARIES, default="interpolated", help="the cylinder's wall")
     parser.add_argument("--profile", action="store_true", help="also print the compiled step's kernels and times")
     args = parser.parse_args()
     bound = bandwidth(args.device) / 72 / 1e6
     name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"torch {torch.__version__}; {name}; D2Q9 float32, {args.preset} preset: "
-          f"{PRESETS[args.preset].resolution} nodes per diameter")
+          f"{PRESETS[args.preset].resolution} nodes per diameter, {args.boundary} wall")
     print(f"memory bound: {bound:.1f} MLUPS (copy bandwidth {bound * 72 / 1e3:.1f} GB/s / 72 bytes per node)")
     for compile in (False, True):
-        rate, nodes = throughput(args.preset, args.device, compile, args.steps)
+        rate, nodes = throughput(args.preset, args.device, compile, args.steps, args.boundary)
         print(f"{'torch.compile' if compile else 'eager':<14} {rate:8.1f} MLUPS  {rate / bound:6.1%} of the bound "
               f"({nodes / 1e6:.2f} M nodes)")
     cost = fixed_cost(args.device)
     print(f"fixed cost of a compiled step (720-node lattice): {cost * 1e6:.0f} us; at the bound a step of this "
           f"lattice takes {nodes / bound:.0f} us")
     if args.profile:
-        profile(args.preset, args.device)
+        profile(args.preset, args.device, args.boundary)
 
 
 if __name__ == "__main__":

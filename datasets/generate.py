@@ -164,13 +164,16 @@ def generate_cylinder_dataset(
         state_names=names,
         generator={
             "kind": "numerical",
-            "method": "lattice Boltzmann D2Q9, TRT collision (Lambda = 1/4), full-way bounce-back, equilibrium inlet, "
-                      "zero-gradient outlet, periodic sides"
+            "method": "lattice Boltzmann D2Q9, TRT collision (Lambda = 1/4), "
+                      + ("interpolated bounce-back (Bouzidi linear)" if settings.boundary == "interpolated"
+                         else "full-way bounce-back on a staircase")
+                      + ", equilibrium inlet, zero-gradient outlet, periodic sides"
                       + (f", absorbing layers {settings.sponge:g} D thick along the four sides" if settings.sponge else ""),
             "resolution": settings.resolution,
             "lattice_velocity": settings.lattice_velocity,
             "domain": {"x": list(settings.domain_x), "y": list(settings.domain_y)},
             "sponge": settings.sponge,
+            "boundary": settings.boundary,
             "spin_up_time": result.spin_up_time,
             "spin_up_stages": [{"resolution": r, "time": t} for r, t in result.spin_up_stages],
         },

@@ -4,12 +4,19 @@ Why lattice Boltzmann: it is explicit, local and made of whole-array operations 
 pointwise algebra), so the same torch code runs on a CPU and a GPU, memory-bound when fused; it is
 second-order accurate in space for the bulk flow, and its known weaknesses are controlled here:
 
-- collision: two-relaxation-time (TRT, Ginzburg) with the "magic" parameter Lambda = 1/4, which places the
-  bounce-back wall exactly halfway between nodes whatever the viscosity and is stable at the relaxation times
-  of Re = 100 at 20 nodes per diameter, where single-relaxation BGK is marginal;
-- cylinder: a staircase of solid nodes with full-way bounce-back (the wall halfway between fluid and solid
-  nodes), forces by momentum exchange; first order in the wall position, so drag converges slowly with
-  resolution (the coarse preset's drag is reported, and checked against a band, not a point);
+- collision: two-relaxation-time (TRT, Ginzburg) with the "magic" parameter Lambda = 1/4, which places a
+  bounce-back wall exactly halfway between nodes whatever the viscosity (a straight wall) and is stable at
+  the relaxation times of Re = 100 at 20 nodes per diameter, where single-relaxation BGK is marginal;
+- cylinder: interpolated bounce-back, the linear rule of Bouzidi, Firdaouss & Lallemand (Phys. Fluids 13,
+  3452, 2001): on every link that crosses the circle, the population sent back into the fluid is interpolated
+  with the wall's true distance along the link (:meth:`CylinderFlow._wall_links`), so the wall is the circle
+  rather than a staircase of nodes; forces by momentum exchange over those links (Mei, Yu, Shyy & Luo 2002).
+  Measured on the steady wake at Re = 20 and 8 nodes per D (tests): shifting the lattice under the cylinder by
+  fractions of a spacing moves the drag by 0.5 %, against 2.2 % with a staircase of solid nodes and full-way
+  bounce-back (``boundary="staircase"``, the solver's first wall, kept for comparison). With resolution (8, 10,
+  14, 20, 28 nodes per D; Re = 20 in a [-8, 16] x [-10, 10] box) the interpolated wall's drag rises steadily,
+  2.231, 2.235, 2.248, 2.256, 2.263, where the staircase's jumps about: 2.281, 2.291, 2.265, 2.273, 2.273 (a
+  node that enters or leaves the staircase moves it by a per cent);
 - inlet: equilibrium at the free-stream velocity U; outlet: zero-gradient copy; top and bottom: periodic;
 - absorbing layers (sponge zones) along all four sides: within w = 3 D of a side the populations relax
   towards the free-stream equilibrium at a rate rising as sigma (1 - d/w)^2 (sigma = 0.1 per step). Without
@@ -18,22 +25,27 @@ second-order accurate in space for the bulk flow, and its known weaknesses are c
   resonate with it. Measured at 20 nodes per D: a 38 D x 32 D periodic box (lateral acoustic period
   32 / 5.8 = 5.5 D/U against a shedding period of 6) beats with a period of about 60 D/U, the lift amplitude
   swinging between 0.32 and 0.59 and St between 0.158 and 0.174; the same box with the layers sheds at one
-  St = 0.1663 with amplitude 0.338, cycle after cycle. The layers also act as a soft far field (u = U).
+  St = 0.1663 with amplitude 0.338, cycle after cycle (both with the staircase wall). The layers also act as
+  a soft far field (u = U).
 
 Why the domains are this large: the Strouhal number of a cylinder converges slowly with the distance to the
 far-field boundaries (the domain study of Posdziech & Grundmann, J. Fluids Struct. 2007, needed hundreds of D
-for the last per cent). Measured at 20 nodes per D, lattice velocity 0.1, Re = 100, 3 D layers:
+for the last per cent). Measured at 20 nodes per D, lattice velocity 0.1, Re = 100, 3 D layers, with the
+interpolated wall (the staircase's St in the last column):
 
-    domain (x by y, D)          free flow inside the layers   St       mean C_D   lift amplitude
-    [-8, 22] x [-8, 8]          [-5, 19] x [-5, 5]            0.1746   1.480      0.378
-    [-12, 22] x [-12, 12]       [-9, 19] x [-9, 9]            0.1686   1.417      0.357   (coarse preset)
-    [-16, 22] x [-16, 16]       [-13, 19] x [-13, 13]         0.1663   1.388      0.338   (standard's domain)
+    domain (x by y, D)          free flow inside the layers   St       mean C_D   lift amplitude   staircase St
+    [-8, 22] x [-8, 8]          [-5, 19] x [-5, 5]            0.1758   1.431      0.333            0.1746
+    [-12, 22] x [-12, 12]       [-9, 19] x [-9, 9]            0.1697   1.380      0.325            0.1686  (coarse)
+    [-16, 22] x [-16, 16]       [-13, 19] x [-13, 13]         0.1678   1.353      0.312            0.1663  (standard)
 
-At the standard preset's 50 nodes per D the same [-16, 22] x [-16, 16] box gives St = 0.1679 (+1.8 % from
-0.165; four cycles after 30 D/U on the fine lattice, each within 0.01 % of it), C_D = 1.372, lift amplitude
-0.335: resolution raises St by 1 % here (by 0.4 % in the periodic [-8, 22] x [-8, 8] box without layers).
+At the standard preset's 50 nodes per D the same [-16, 22] x [-16, 16] box gives St = 0.1678 (+1.7 % from
+0.165), C_D = 1.375, lift amplitude 0.338. With the interpolated wall St does not move with resolution from 20
+to 50 nodes per D (the staircase's rose by 1 %, from 0.1663 to 0.1679), so the +1.7 % left is the domain's;
+drag and lift amplitude still rise with resolution (by 1.6 % and 8 %: the boundary layer, about
+D / sqrt(Re) = 0.1 D thick, spans two nodes at 20 per D).
 Halving the lattice velocity (0.05: Mach 0.087 instead of 0.17) moved St by 0.2 % (0.1699 against 0.1702 in
-that periodic box), so compressibility is not what limits accuracy here; the domain is.
+a periodic [-8, 22] x [-8, 8] box without layers, staircase wall), so compressibility is not what limits
+accuracy here; the domain is.
 
 Units: lengths in diameters D, time in D/U, velocity in U, vorticity in U/D. Lattice: ``resolution`` nodes per
 diameter, lattice velocity ``lattice_velocity`` (Mach number sqrt(3) U_lattice, keep it below ~0.2), viscosity
@@ -60,6 +72,7 @@ _VELOCITIES = ((0, 0), (1, 0), (0, 1), (-1, 0), (0, -1), (1, 1), (-1, 1), (-1, -
 _WEIGHTS = (4 / 9, 1 / 9, 1 / 9, 1 / 9, 1 / 9, 1 / 36, 1 / 36, 1 / 36, 1 / 36)
 _OPPOSITE = (0, 3, 4, 1, 2, 7, 8, 5, 6)
 _MAGIC = 0.25  # TRT parameter Lambda = (tau_plus - 1/2)(tau_minus - 1/2)
+BOUNDARIES = ("interpolated", "staircase")  # the cylinder wall: interpolated bounce-back or full-way on a staircase
 
 
 DOMAIN_X = (-8.0, 22.0)
@@ -83,8 +96,11 @@ class CylinderPreset:
     domain_y: tuple[float, float] = DOMAIN_Y
     sponge: float = 0.0  # thickness (D) of the absorbing layers along the four sides
     spin_up_resolution: int | None = None
+    boundary: str = "interpolated"  # the cylinder's wall, one of BOUNDARIES
 
     def __post_init__(self) -> None:
+        if self.boundary not in BOUNDARIES:
+            raise ValueError(f"cylinder: boundary must be one of {BOUNDARIES}, got {self.boundary!r}")
         for name in ("spacing", "snapshot_interval"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -102,7 +118,9 @@ class CylinderPreset:
                 )
 
     def flow(self, reynolds: float, resolution: int | None = None, **kwargs) -> "CylinderFlow":
-        """A :class:`CylinderFlow` on this preset's domain (at ``resolution`` nodes per D if given)."""
+        """A :class:`CylinderFlow` on this preset's domain (at ``resolution`` nodes per D if given; keyword
+        arguments go to :class:`CylinderFlow`, ``boundary`` overriding the preset's)."""
+        kwargs = {"boundary": self.boundary, **kwargs}
         return CylinderFlow(reynolds, self.resolution if resolution is None else resolution, self.lattice_velocity,
                             domain_x=self.domain_x, domain_y=self.domain_y, sponge=self.sponge, **kwargs)
 
@@ -232,8 +250,11 @@ class CylinderFlow:
         domain_y: tuple[float, float] = DOMAIN_Y,
         sponge: float = 0.0,
         sponge_strength: float = 0.1,
+        boundary: str = "interpolated",
     ) -> None:
         viscosity, tau = self.check(reynolds, resolution, lattice_velocity)
+        if boundary not in BOUNDARIES:
+            raise ValueError(f"cylinder: boundary must be one of {BOUNDARIES}, got {boundary!r}")
         if not 0 < sponge_strength <= 1:
             raise ValueError(f"cylinder: sponge_strength is a relaxation rate per step in (0, 1], got {sponge_strength!r}")
         for axis, domain in (("domain_x", domain_x), ("domain_y", domain_y)):
@@ -254,7 +275,8 @@ class CylinderFlow:
         self.y_nodes = self.domain_y[0] + torch.arange(self.ny, dtype=torch.float64) / n
         radius = 0.5
         yy, xx = torch.meshgrid(self.y_nodes, self.x_nodes, indexing="ij")
-        self.solid = (xx**2 + yy**2 <= radius**2).to(self.device)
+        # nodes on the circle are solid whatever the round-off of their coordinates (12 of them at 20 nodes per D)
+        self.solid = (xx**2 + yy**2 <= radius**2 * (1 + 1e-12)).to(self.device)
         kwargs = {"device": self.device, "dtype": dtype}
         self._cx = torch.tensor([c[0] for c in _VELOCITIES], **kwargs)[:, None, None]
         self._cy = torch.tensor([c[1] for c in _VELOCITIES], **kwargs)[:, None, None]
@@ -270,6 +292,8 @@ class CylinderFlow:
         rows_solid, columns_solid = torch.nonzero(self.solid, as_tuple=True)
         box = (int(rows_solid.min()), int(rows_solid.max()) + 1, int(columns_solid.min()), int(columns_solid.max()) + 1)
         self._solid_box = (box, self.solid[box[0]:box[1], box[2]:box[3]])
+        self.boundary = boundary
+        self._links = self._wall_links(xx, yy, radius) if boundary == "interpolated" else None
         self.sponge, self.sponge_strength = float(sponge), float(sponge_strength)
         self._sponge = self._sponge_rates(xx, yy) if sponge > 0 else None
         uniform = self._equilibrium(torch.ones(self.ny, self.nx, **kwargs),
@@ -279,6 +303,57 @@ class CylinderFlow:
         self.f = torch.where(self.solid, 0.0, uniform)
         self.steps_done = 0
         self._kernel = torch.compile(self._advance, dynamic=False) if compile else self._advance
+
+    def _wall_links(self, xx: torch.Tensor, yy: torch.Tensor, radius: float) -> dict[str, torch.Tensor]:
+        """The links that cross the cylinder's wall and the interpolated bounce-back rule on each.
+
+        A link joins a fluid node x to a solid node x + c_i; the wall cuts it at x + q c_i, 0 < q <= 1 (the root
+        of |x + q c_i| = R, in float64). After the collision, the population that streams back into x along
+        -c_i is written into the solid node's slot of direction -c_i (where the streaming pulls it from), by
+        the linear rule of Bouzidi, Firdaouss & Lallemand (Phys. Fluids 13, 3452, 2001) from post-collision
+        populations of fluid nodes:
+
+            q < 1/2:   f_-i(x) = 2q f*_i(x) + (1 - 2q) f*_i(x - c_i)
+            q >= 1/2:  f_-i(x) = f*_i(x) / (2q) + (2q - 1) / (2q) f*_-i(x)
+
+        (x - c_i is a fluid node: the cylinder is convex). At q = 1/2 this is halfway bounce-back. Returns flat
+        indices into the ``(9, ny, nx)`` populations: ``slot`` (-i at the solid node), ``first`` (i at x),
+        ``second`` (i at x - c_i, or -i at x), the weights ``a``, ``b`` of first and second, and the link
+        directions ``cx``, ``cy`` (for the force)."""
+        plane = self.ny * self.nx
+        fluid_rows, fluid_columns = torch.nonzero(~self.solid.cpu(), as_tuple=True)
+        slot, first, second, a, b, cx_link, cy_link = ([] for _ in range(7))
+        for i, (cx, cy) in enumerate(_VELOCITIES):
+            if cx == 0 and cy == 0:
+                continue
+            rows, columns = fluid_rows + cy, fluid_columns + cx  # the node x + c_i
+            inside = (rows >= 0) & (rows < self.ny) & (columns >= 0) & (columns < self.nx)
+            rows, columns, from_rows, from_columns = rows[inside], columns[inside], fluid_rows[inside], fluid_columns[inside]
+            crossing = self.solid.cpu()[rows, columns]
+            rows, columns = rows[crossing], columns[crossing]
+            from_rows, from_columns = from_rows[crossing], from_columns[crossing]
+            # |p + q d|^2 = R^2 with p the fluid node, d = c_i / n: the smaller root lies in (0, 1]
+            px, py = xx[from_rows, from_columns], yy[from_rows, from_columns]
+            dx, dy = cx / self.resolution, cy / self.resolution
+            quadratic, linear, constant = dx * dx + dy * dy, 2 * (px * dx + py * dy), px * px + py * py - radius**2
+            # (a link that only touches the circle, at a node on it, has a zero discriminant: kept >= 0 against
+            # round-off, and q within (0, 1])
+            discriminant = (linear * linear - 4 * quadratic * constant).clamp(min=0)
+            q = ((-linear - torch.sqrt(discriminant)) / (2 * quadratic)).clamp(1e-6, 1.0)
+            o = _OPPOSITE[i]
+            slot.append(o * plane + rows * self.nx + columns)
+            first.append(i * plane + from_rows * self.nx + from_columns)
+            near = q < 0.5
+            behind = i * plane + (from_rows - cy) * self.nx + (from_columns - cx)
+            second.append(torch.where(near, behind, o * plane + from_rows * self.nx + from_columns))
+            a.append(torch.where(near, 2 * q, 1 / (2 * q)))
+            b.append(torch.where(near, 1 - 2 * q, (2 * q - 1) / (2 * q)))
+            cx_link.append(torch.full_like(q, cx))
+            cy_link.append(torch.full_like(q, cy))
+        links = {"slot": slot, "first": first, "second": second, "a": a, "b": b, "cx": cx_link, "cy": cy_link}
+        kwargs = {"device": self.device, "dtype": self.dtype}
+        return {name: torch.cat(values).to(self.device) if name in ("slot", "first", "second")
+                else torch.cat(values).to(**kwargs) for name, values in links.items()}
 
     def _sponge_rates(self, xx: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
         """Relaxation rate towards the free-stream equilibrium, ``(ny, nx)``: sigma (1 - d / w)^2 within a
@@ -388,27 +463,42 @@ class CylinderFlow:
 
     def _advance(self, post: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One lattice step in pull form: stream the previous step's post-collision populations ``(9, ny, nx)``
-        (with the inlet and outlet), collide (TRT) and bounce back; returns the new post-collision populations
-        and the force (lattice units) the cylinder received from the streamed ones. A pure tensor function, so
-        that it can be compiled.
+        (with the inlet and outlet), collide (TRT) and bounce back (with the interpolated wall: write, into
+        the solid nodes' slots that stream back into the fluid, the interpolated populations of
+        :meth:`_wall_links`, a gather and a scatter over the few hundred links); returns the new post-collision
+        populations and the force (lattice units) the cylinder received from the streamed ones. A pure tensor
+        function, so that it can be compiled.
 
         The state kept between steps is the post-collision one, so that a step reads every population once
         (from its upstream neighbour) and writes it once: with the streaming last, inductor materialised the
         post-collision planes and streamed them in a second pass (twice the memory traffic; coarse preset on 2
-        CPU cores, benchmarks/cylinder_speed.py: 40 M node updates per second compiled, against 78 now). Written population by population (nine ``(ny, nx)``
-        planes, velocities and weights as Python numbers) rather than as reductions and gathers over the
-        population axis, so that all of it is pointwise: the H100 profile of the first, vectorised form
+        CPU cores, benchmarks/cylinder_speed.py: 40 M node updates per second compiled, against 78 now).
+        Written population by population (nine ``(ny, nx)`` planes, velocities and weights as Python numbers)
+        rather than as reductions and gathers over the population axis, so that all of it is pointwise: the H100 profile of the first, vectorised form
         (846 us a step, 8.7 % of the memory bound) showed the moments' reduction, the equilibrium and the
         gather of the opposite populations as three kernels taking 4/5 of the step. The force needs only the
-        nodes of the cylinder's bounding box, read straight from ``post``.
+        wall's links (or the cylinder's bounding box), read straight from ``post``.
         """
         planes = self._stream(post.unbind(0))
         force_x, force_y = self._force(post)
-        return torch.stack(self._collide(planes)), force_x, force_y
+        collided = torch.stack(self._collide(planes))
+        if self._links is None:
+            return collided, force_x, force_y
+        links = self._links
+        flat = collided.reshape(-1)
+        wall = links["a"] * flat[links["first"]] + links["b"] * flat[links["second"]]
+        return flat.index_put((links["slot"],), wall).view_as(collided), force_x, force_y
 
     def _force(self, post: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Momentum exchange: the body receives 2 sum_i c_i f_i over the populations streamed into its nodes
-        (f_i(x) = post_i(x - c_i); the cylinder's bounding box lies well inside the domain)."""
+        """Momentum exchange. Interpolated wall: over the links that cross it, the body receives
+        sum c_i (f*_i(x) + f_-i(x)), what left the fluid node x towards the wall and what comes back (Mei, Yu,
+        Shyy & Luo, Phys. Rev. E 65, 041203, 2002). Staircase: the body receives 2 sum_i c_i f_i over the
+        populations streamed into its nodes (f_i(x) = post_i(x - c_i); the cylinder's bounding box lies well
+        inside the domain)."""
+        if self._links is not None:
+            links, flat = self._links, post.reshape(-1)
+            exchanged = flat[links["first"]] + flat[links["slot"]]
+            return (links["cx"] * exchanged).sum(), (links["cy"] * exchanged).sum()
         (top, bottom, left, right), inside = self._solid_box
         streamed = [post[i, top - cy:bottom - cy, left - cx:right - cx] for i, (cx, cy) in enumerate(_VELOCITIES)]
         jx = (streamed[1] + streamed[5] + streamed[8]) - (streamed[3] + streamed[6] + streamed[7])
@@ -417,7 +507,8 @@ class CylinderFlow:
 
     def _collide(self, planes: list[torch.Tensor]) -> list[torch.Tensor]:
         """TRT collision, the absorbing layers' relaxation and full-way bounce-back on nine ``(ny, nx)``
-        population planes; pointwise."""
+        population planes; pointwise. (With the interpolated wall, :meth:`_advance` then overwrites the solid
+        nodes' populations that stream back into the fluid; the rest of a solid node's are never read.)"""
         solid = self.solid
         rho = planes[0]
         for plane in planes[1:]:
