@@ -64,7 +64,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-__all__ = ["CylinderFlow", "CylinderPreset", "PRESETS", "FlowResult", "SheddingCycles", "shedding_cycles",
+__all__ = ["CylinderFlow", "CylinderPreset", "WallLinks", "BOUNDARIES", "PRESETS", "FlowResult", "SheddingCycles", "shedding_cycles",
            "strouhal_number", "has_settled", "simulate", "recirculation_length"]
 
 # D2Q9 velocities, weights and opposite directions
@@ -235,6 +235,23 @@ def has_settled(cycles: SheddingCycles, tolerance: float, block: int = 3) -> boo
             and abs(period_now - period_before) <= tolerance * period_now)
 
 
+@dataclasses.dataclass(frozen=True)
+class WallLinks:
+    """The links that cross the cylinder's wall, ``(n_links,)`` each: flat indices into the ``(9, ny, nx)``
+    populations and the interpolation weights of :meth:`CylinderFlow._wall_links`. The population written to
+    ``target`` (direction -i at the solid node x + c_i, which the streaming pulls into the fluid node x) is
+    ``source_weight * f[source] + other_weight * f[other]``, with ``source`` direction i at x and ``other``
+    direction i at x - c_i (q < 1/2) or -i at x (q >= 1/2); ``cx``, ``cy`` are the links' directions c_i."""
+
+    target: torch.Tensor
+    source: torch.Tensor
+    other: torch.Tensor
+    source_weight: torch.Tensor
+    other_weight: torch.Tensor
+    cx: torch.Tensor
+    cy: torch.Tensor
+
+
 class CylinderFlow:
     """2D incompressible flow past a cylinder at Reynolds number Re = U D / nu (see the module docstring)."""
 
@@ -293,7 +310,8 @@ class CylinderFlow:
         box = (int(rows_solid.min()), int(rows_solid.max()) + 1, int(columns_solid.min()), int(columns_solid.max()) + 1)
         self._solid_box = (box, self.solid[box[0]:box[1], box[2]:box[3]])
         self.boundary = boundary
-        self._links = self._wall_links(xx, yy, radius) if boundary == "interpolated" else None
+        # the interpolated wall's links (None with the staircase)
+        self.wall_links = self._wall_links(xx, yy, radius) if boundary == "interpolated" else None
         self.sponge, self.sponge_strength = float(sponge), float(sponge_strength)
         self._sponge = self._sponge_rates(xx, yy) if sponge > 0 else None
         uniform = self._equilibrium(torch.ones(self.ny, self.nx, **kwargs),
@@ -304,7 +322,7 @@ class CylinderFlow:
         self.steps_done = 0
         self._kernel = torch.compile(self._advance, dynamic=False) if compile else self._advance
 
-    def _wall_links(self, xx: torch.Tensor, yy: torch.Tensor, radius: float) -> dict[str, torch.Tensor]:
+    def _wall_links(self, xx: torch.Tensor, yy: torch.Tensor, radius: float) -> WallLinks:
         """The links that cross the cylinder's wall and the interpolated bounce-back rule on each.
 
         A link joins a fluid node x to a solid node x + c_i; the wall cuts it at x + q c_i, 0 < q <= 1 (the root
@@ -316,44 +334,40 @@ class CylinderFlow:
             q < 1/2:   f_-i(x) = 2q f*_i(x) + (1 - 2q) f*_i(x - c_i)
             q >= 1/2:  f_-i(x) = f*_i(x) / (2q) + (2q - 1) / (2q) f*_-i(x)
 
-        (x - c_i is a fluid node: the cylinder is convex). At q = 1/2 this is halfway bounce-back. Returns flat
-        indices into the ``(9, ny, nx)`` populations: ``slot`` (-i at the solid node), ``first`` (i at x),
-        ``second`` (i at x - c_i, or -i at x), the weights ``a``, ``b`` of first and second, and the link
-        directions ``cx``, ``cy`` (for the force)."""
+        (x - c_i is a fluid node: the cylinder is convex). At q = 1/2 this is halfway bounce-back."""
         plane = self.ny * self.nx
-        fluid_rows, fluid_columns = torch.nonzero(~self.solid.cpu(), as_tuple=True)
-        slot, first, second, a, b, cx_link, cy_link = ([] for _ in range(7))
+        solid = self.solid.cpu()
+        fluid_rows, fluid_columns = torch.nonzero(~solid, as_tuple=True)
+        parts: dict[str, list[torch.Tensor]] = {field.name: [] for field in dataclasses.fields(WallLinks)}
         for i, (cx, cy) in enumerate(_VELOCITIES):
             if cx == 0 and cy == 0:
                 continue
             rows, columns = fluid_rows + cy, fluid_columns + cx  # the node x + c_i
             inside = (rows >= 0) & (rows < self.ny) & (columns >= 0) & (columns < self.nx)
             rows, columns, from_rows, from_columns = rows[inside], columns[inside], fluid_rows[inside], fluid_columns[inside]
-            crossing = self.solid.cpu()[rows, columns]
+            crossing = solid[rows, columns]
             rows, columns = rows[crossing], columns[crossing]
             from_rows, from_columns = from_rows[crossing], from_columns[crossing]
-            # |p + q d|^2 = R^2 with p the fluid node, d = c_i / n: the smaller root lies in (0, 1]
+            # |p + q d|^2 = R^2 with p the fluid node, d = c_i / n: the smaller root lies in (0, 1] (a link that
+            # only touches the circle, at a node on it, has a zero discriminant: kept >= 0 against round-off)
             px, py = xx[from_rows, from_columns], yy[from_rows, from_columns]
             dx, dy = cx / self.resolution, cy / self.resolution
             quadratic, linear, constant = dx * dx + dy * dy, 2 * (px * dx + py * dy), px * px + py * py - radius**2
-            # (a link that only touches the circle, at a node on it, has a zero discriminant: kept >= 0 against
-            # round-off, and q within (0, 1])
             discriminant = (linear * linear - 4 * quadratic * constant).clamp(min=0)
             q = ((-linear - torch.sqrt(discriminant)) / (2 * quadratic)).clamp(1e-6, 1.0)
             o = _OPPOSITE[i]
-            slot.append(o * plane + rows * self.nx + columns)
-            first.append(i * plane + from_rows * self.nx + from_columns)
             near = q < 0.5
-            behind = i * plane + (from_rows - cy) * self.nx + (from_columns - cx)
-            second.append(torch.where(near, behind, o * plane + from_rows * self.nx + from_columns))
-            a.append(torch.where(near, 2 * q, 1 / (2 * q)))
-            b.append(torch.where(near, 1 - 2 * q, (2 * q - 1) / (2 * q)))
-            cx_link.append(torch.full_like(q, cx))
-            cy_link.append(torch.full_like(q, cy))
-        links = {"slot": slot, "first": first, "second": second, "a": a, "b": b, "cx": cx_link, "cy": cy_link}
-        kwargs = {"device": self.device, "dtype": self.dtype}
-        return {name: torch.cat(values).to(self.device) if name in ("slot", "first", "second")
-                else torch.cat(values).to(**kwargs) for name, values in links.items()}
+            parts["target"].append(o * plane + rows * self.nx + columns)
+            parts["source"].append(i * plane + from_rows * self.nx + from_columns)
+            parts["other"].append(torch.where(near, i * plane + (from_rows - cy) * self.nx + (from_columns - cx),
+                                              o * plane + from_rows * self.nx + from_columns))
+            parts["source_weight"].append(torch.where(near, 2 * q, 1 / (2 * q)))
+            parts["other_weight"].append(torch.where(near, 1 - 2 * q, (2 * q - 1) / (2 * q)))
+            parts["cx"].append(torch.full_like(q, cx))
+            parts["cy"].append(torch.full_like(q, cy))
+        indices = ("target", "source", "other")
+        return WallLinks(**{name: torch.cat(values).to(self.device) if name in indices
+                            else torch.cat(values).to(self.device, self.dtype) for name, values in parts.items()})
 
     def _sponge_rates(self, xx: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
         """Relaxation rate towards the free-stream equilibrium, ``(ny, nx)``: sigma (1 - d / w)^2 within a
@@ -482,12 +496,11 @@ class CylinderFlow:
         planes = self._stream(post.unbind(0))
         force_x, force_y = self._force(post)
         collided = torch.stack(self._collide(planes))
-        if self._links is None:
+        if self.wall_links is None:
             return collided, force_x, force_y
-        links = self._links
-        flat = collided.reshape(-1)
-        wall = links["a"] * flat[links["first"]] + links["b"] * flat[links["second"]]
-        return flat.index_put((links["slot"],), wall).view_as(collided), force_x, force_y
+        links, flat = self.wall_links, collided.reshape(-1)
+        wall = links.source_weight * flat[links.source] + links.other_weight * flat[links.other]
+        return flat.index_put((links.target,), wall).view_as(collided), force_x, force_y
 
     def _force(self, post: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Momentum exchange. Interpolated wall: over the links that cross it, the body receives
@@ -495,10 +508,10 @@ class CylinderFlow:
         Shyy & Luo, Phys. Rev. E 65, 041203, 2002). Staircase: the body receives 2 sum_i c_i f_i over the
         populations streamed into its nodes (f_i(x) = post_i(x - c_i); the cylinder's bounding box lies well
         inside the domain)."""
-        if self._links is not None:
-            links, flat = self._links, post.reshape(-1)
-            exchanged = flat[links["first"]] + flat[links["slot"]]
-            return (links["cx"] * exchanged).sum(), (links["cy"] * exchanged).sum()
+        if self.wall_links is not None:
+            links, flat = self.wall_links, post.reshape(-1)
+            exchanged = flat[links.source] + flat[links.target]
+            return (links.cx * exchanged).sum(), (links.cy * exchanged).sum()
         (top, bottom, left, right), inside = self._solid_box
         streamed = [post[i, top - cy:bottom - cy, left - cx:right - cx] for i, (cx, cy) in enumerate(_VELOCITIES)]
         jx = (streamed[1] + streamed[5] + streamed[8]) - (streamed[3] + streamed[6] + streamed[7])
