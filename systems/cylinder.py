@@ -64,8 +64,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-__all__ = ["CylinderFlow", "CylinderPreset", "WallLinks", "BOUNDARIES", "PRESETS", "FlowResult", "SheddingCycles", "shedding_cycles",
-           "strouhal_number", "has_settled", "simulate", "recirculation_length"]
+__all__ = ["CylinderFlow", "CylinderPreset", "WallLinks", "BOUNDARIES", "PRESETS", "FlowResult", "SheddingCycles",
+           "shedding_cycles", "strouhal_number", "has_settled", "simulate", "recirculation_length"]
 
 # D2Q9 velocities, weights and opposite directions
 _VELOCITIES = ((0, 0), (1, 0), (0, 1), (-1, 0), (0, -1), (1, 1), (-1, 1), (-1, -1), (1, -1))
@@ -344,10 +344,10 @@ class CylinderFlow:
                 continue
             rows, columns = fluid_rows + cy, fluid_columns + cx  # the node x + c_i
             inside = (rows >= 0) & (rows < self.ny) & (columns >= 0) & (columns < self.nx)
-            rows, columns, from_rows, from_columns = rows[inside], columns[inside], fluid_rows[inside], fluid_columns[inside]
-            crossing = solid[rows, columns]
+            crossing = torch.zeros_like(inside)
+            crossing[inside] = solid[rows[inside], columns[inside]]
             rows, columns = rows[crossing], columns[crossing]
-            from_rows, from_columns = from_rows[crossing], from_columns[crossing]
+            from_rows, from_columns = fluid_rows[crossing], fluid_columns[crossing]
             # |p + q d|^2 = R^2 with p the fluid node, d = c_i / n: the smaller root lies in (0, 1] (a link that
             # only touches the circle, at a node on it, has a zero discriminant: kept >= 0 against round-off)
             px, py = xx[from_rows, from_columns], yy[from_rows, from_columns]
@@ -488,9 +488,10 @@ class CylinderFlow:
         post-collision planes and streamed them in a second pass (twice the memory traffic; coarse preset on 2
         CPU cores, benchmarks/cylinder_speed.py: 40 M node updates per second compiled, against 78 now).
         Written population by population (nine ``(ny, nx)`` planes, velocities and weights as Python numbers)
-        rather than as reductions and gathers over the population axis, so that all of it is pointwise: the H100 profile of the first, vectorised form
-        (846 us a step, 8.7 % of the memory bound) showed the moments' reduction, the equilibrium and the
-        gather of the opposite populations as three kernels taking 4/5 of the step. The force needs only the
+        rather than as reductions and gathers over the population axis, so that all of it is pointwise: the
+        H100 profile of the first, vectorised form (846 us a step, 8.7 % of the memory bound) showed the
+        moments' reduction, the equilibrium and the gather of the opposite populations as three kernels taking
+        4/5 of the step. The force needs only the
         wall's links (or the cylinder's bounding box), read straight from ``post``.
         """
         planes = self._stream(post.unbind(0))
