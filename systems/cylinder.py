@@ -35,7 +35,7 @@ interpolated wall (the staircase's St in the last column):
 
     domain (x by y, D)          free flow inside the layers   St       mean C_D   lift amplitude   staircase St
     [-8, 22] x [-8, 8]          [-5, 19] x [-5, 5]            0.1758   1.431      0.333            0.1746
-    [-12, 22] x [-12, 12]       [-9, 19] x [-9, 9]            0.1697   1.380      0.325            0.1686  (coarse)
+    [-12, 22] x [-12, 12]       [-9, 19] x [-9, 9]            0.1697   1.372      0.316            0.1686  (coarse)
     [-16, 22] x [-16, 16]       [-13, 19] x [-13, 13]         0.1678   1.353      0.312            0.1663  (standard)
 
 At the standard preset's 50 nodes per D the same [-16, 22] x [-16, 16] box gives St = 0.1678 (+1.7 % from
