@@ -241,15 +241,14 @@ class WallLinks:
     populations and the interpolation weights of :meth:`CylinderFlow._wall_links`. The population written to
     ``target`` (direction -i at the solid node x + c_i, which the streaming pulls into the fluid node x) is
     ``source_weight * f[source] + other_weight * f[other]``, with ``source`` direction i at x and ``other``
-    direction i at x - c_i (q < 1/2) or -i at x (q >= 1/2); ``cx``, ``cy`` are the links' directions c_i."""
+    direction i at x - c_i (q < 1/2) or -i at x (q >= 1/2); ``direction`` holds the links' c_i, ``(2, n_links)``."""
 
     target: torch.Tensor
     source: torch.Tensor
     other: torch.Tensor
     source_weight: torch.Tensor
     other_weight: torch.Tensor
-    cx: torch.Tensor
-    cy: torch.Tensor
+    direction: torch.Tensor
 
 
 class CylinderFlow:
@@ -363,11 +362,10 @@ class CylinderFlow:
                                               o * plane + from_rows * self.nx + from_columns))
             parts["source_weight"].append(torch.where(near, 2 * q, 1 / (2 * q)))
             parts["other_weight"].append(torch.where(near, 1 - 2 * q, (2 * q - 1) / (2 * q)))
-            parts["cx"].append(torch.full_like(q, cx))
-            parts["cy"].append(torch.full_like(q, cy))
-        indices = ("target", "source", "other")
-        return WallLinks(**{name: torch.cat(values).to(self.device) if name in indices
-                            else torch.cat(values).to(self.device, self.dtype) for name, values in parts.items()})
+            parts["direction"].append(torch.tensor([[cx], [cy]], dtype=q.dtype).expand(2, q.numel()))
+        joined = {name: torch.cat(values, dim=-1) for name, values in parts.items()}
+        return WallLinks(**{name: values.to(self.device) if name in ("target", "source", "other")
+                            else values.to(self.device, self.dtype) for name, values in joined.items()})
 
     def _sponge_rates(self, xx: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
         """Relaxation rate towards the free-stream equilibrium, ``(ny, nx)``: sigma (1 - d / w)^2 within a
@@ -475,13 +473,13 @@ class CylinderFlow:
             planes.append(torch.where(inlet, self._free_stream[i], torch.where(outlet, shifted[:, -2:-1], shifted)))
         return planes
 
-    def _advance(self, post: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _advance(self, post: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One lattice step in pull form: stream the previous step's post-collision populations ``(9, ny, nx)``
         (with the inlet and outlet), collide (TRT) and bounce back (with the interpolated wall: write, into
         the solid nodes' slots that stream back into the fluid, the interpolated populations of
         :meth:`_wall_links`, a gather and a scatter over the few hundred links); returns the new post-collision
-        populations and the force (lattice units) the cylinder received from the streamed ones. A pure tensor
-        function, so that it can be compiled.
+        populations and the force ``(2,)`` (x and y, lattice units) the cylinder received from the streamed
+        ones. A pure tensor function, so that it can be compiled.
 
         The state kept between steps is the post-collision one, so that a step reads every population once
         (from its upstream neighbour) and writes it once: with the streaming last, inductor materialised the
@@ -491,33 +489,32 @@ class CylinderFlow:
         rather than as reductions and gathers over the population axis, so that all of it is pointwise: the
         H100 profile of the first, vectorised form (846 us a step, 8.7 % of the memory bound) showed the
         moments' reduction, the equilibrium and the gather of the opposite populations as three kernels taking
-        4/5 of the step. The force needs only the
-        wall's links (or the cylinder's bounding box), read straight from ``post``.
+        4/5 of the step. The force needs only the wall's links (or the cylinder's bounding box), read straight
+        from ``post``.
         """
         planes = self._stream(post.unbind(0))
-        force_x, force_y = self._force(post)
+        force = self._force(post)
         collided = torch.stack(self._collide(planes))
         if self.wall_links is None:
-            return collided, force_x, force_y
+            return collided, force
         links, flat = self.wall_links, collided.reshape(-1)
         wall = links.source_weight * flat[links.source] + links.other_weight * flat[links.other]
-        return flat.index_put((links.target,), wall).view_as(collided), force_x, force_y
+        return flat.index_put((links.target,), wall).view_as(collided), force
 
-    def _force(self, post: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Momentum exchange. Interpolated wall: over the links that cross it, the body receives
-        sum c_i (f*_i(x) + f_-i(x)), what left the fluid node x towards the wall and what comes back (Mei, Yu,
-        Shyy & Luo, Phys. Rev. E 65, 041203, 2002). Staircase: the body receives 2 sum_i c_i f_i over the
-        populations streamed into its nodes (f_i(x) = post_i(x - c_i); the cylinder's bounding box lies well
-        inside the domain)."""
+    def _force(self, post: torch.Tensor) -> torch.Tensor:
+        """The force on the cylinder, ``(2,)``, by momentum exchange. Interpolated wall: over the links that
+        cross it, the body receives sum c_i (f*_i(x) + f_-i(x)), what left the fluid node x towards the wall
+        and what comes back (Mei, Yu, Shyy & Luo, Phys. Rev. E 65, 041203, 2002). Staircase: the body receives
+        2 sum_i c_i f_i over the populations streamed into its nodes (f_i(x) = post_i(x - c_i); the cylinder's
+        bounding box lies well inside the domain)."""
         if self.wall_links is not None:
             links, flat = self.wall_links, post.reshape(-1)
-            exchanged = flat[links.source] + flat[links.target]
-            return (links.cx * exchanged).sum(), (links.cy * exchanged).sum()
+            return (links.direction * (flat[links.source] + flat[links.target])).sum(1)
         (top, bottom, left, right), inside = self._solid_box
         streamed = [post[i, top - cy:bottom - cy, left - cx:right - cx] for i, (cx, cy) in enumerate(_VELOCITIES)]
         jx = (streamed[1] + streamed[5] + streamed[8]) - (streamed[3] + streamed[6] + streamed[7])
         jy = (streamed[2] + streamed[5] + streamed[6]) - (streamed[4] + streamed[7] + streamed[8])
-        return 2.0 * torch.where(inside, jx, 0.0).sum(), 2.0 * torch.where(inside, jy, 0.0).sum()
+        return 2.0 * torch.stack([torch.where(inside, jx, 0.0).sum(), torch.where(inside, jy, 0.0).sum()])
 
     def _collide(self, planes: list[torch.Tensor]) -> list[torch.Tensor]:
         """TRT collision, the absorbing layers' relaxation and full-way bounce-back on nine ``(ny, nx)``
@@ -558,9 +555,9 @@ class CylinderFlow:
         (kept on the device, one transfer at the end)."""
         forces = []
         for _ in range(n_steps):
-            self._post, force_x, force_y = self._kernel(self._post)
+            self._post, force = self._kernel(self._post)
             if record:
-                forces.append(torch.stack([force_x, force_y]))
+                forces.append(force)
             self.steps_done += 1
         if not record or not forces:
             return torch.empty(0), torch.empty(0)
