@@ -379,7 +379,7 @@ def test_re100_sheds_at_the_published_strouhal_number_and_the_data_set_round_tri
     lift = float(dataset.trajectory_parameters["lift_amplitude"][0])
     assert strouhal == pytest.approx(0.165, rel=0.05)
     assert 1.25 <= drag <= 1.45
-    assert lift == pytest.approx(0.33, rel=0.10)  # published about 0.33; measured 0.316 (the staircase wall: 0.357)
+    assert lift == pytest.approx(0.33, rel=0.10)  # published about 0.33; measured 0.316 (the first, staircase wall: 0.357)
     assert dataset.states.shape == (1, 101, 79, 179)  # interior points of [-1, 8] x [-2, 2] at 0.05 D
     vorticity = dataset.states[0]
     assert vorticity.abs().max() > 1.0  # shear layers
