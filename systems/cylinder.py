@@ -309,12 +309,15 @@ class CylinderFlow:
                                         torch.zeros(self.ny, 1, **kwargs))
         # the free-stream equilibrium of each population (rho = 1, u = (U, 0)), as numbers for the layers
         self._free_stream = tuple(float(v) for v in self._inlet[:, 0, 0])
-        rows_solid, columns_solid = torch.nonzero(self.solid, as_tuple=True)
-        box = (int(rows_solid.min()), int(rows_solid.max()) + 1, int(columns_solid.min()), int(columns_solid.max()) + 1)
-        self._solid_box = (box, self.solid[box[0]:box[1], box[2]:box[3]])
         self.boundary = boundary
-        # the interpolated wall's links (None with the staircase)
+        # what the force needs: the links that cross the interpolated wall (None with the staircase), or the
+        # staircase's solid nodes in their bounding box
         self.wall_links = self._wall_links(xx, yy, radius) if boundary == "interpolated" else None
+        if self.wall_links is None:
+            rows_solid, columns_solid = torch.nonzero(self.solid, as_tuple=True)
+            box = (int(rows_solid.min()), int(rows_solid.max()) + 1,
+                   int(columns_solid.min()), int(columns_solid.max()) + 1)
+            self._solid_box = (box, self.solid[box[0]:box[1], box[2]:box[3]])
         self.sponge, self.sponge_strength = float(sponge), float(sponge_strength)
         self._sponge = self._sponge_rates(xx, yy) if sponge > 0 else None
         uniform = self._equilibrium(torch.ones(self.ny, self.nx, **kwargs),
