@@ -3,7 +3,8 @@ against a reference, and fit the observed order of each scheme.
 
 This is the instrument of dynlearn. With the true vector field it checks an integrator (observed order = the
 tableau's order). With a learned vector field G it tells a continuous model (error falls at the scheme's order
-down to a low plateau, whatever the scheme) from a discrete map that only works at its training step.
+down to a low plateau, whatever the scheme) from a discrete map that only works at its training step
+(Krishnapriyan, Queiruga, Erichson & Mahoney, Communications Physics 6, 2023; see :mod:`dynlearn.analysis.study`).
 
 Example, in a test::
 

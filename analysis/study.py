@@ -23,6 +23,9 @@ Numbers reported per (model, evaluation scheme), with the thresholds that decide
 - verdict, in this order: a dip is "discrete: overfits dt_train"; an error within a factor 2 of the plateau
   at every dt <= dt_train is "continuous: at its plateau"; a rate >= CONVERGING_RATE = 0.5 is
   "continuous: converges at order r"; anything else "inconclusive".
+
+The test and the finding are those of Krishnapriyan, Queiruga, Erichson & Mahoney, "Learning continuous models
+for continuous physics", Communications Physics 6 (2023), doi:10.1038/s42005-023-01433-4 (arXiv:2202.08494).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -265,7 +268,7 @@ def convergence_study(
     training_dt: float,
     t_final: float,
     schemes: Sequence[str] = ("euler", "midpoint", "rk4"),
-    training_schemes: dict[str, Sequence[str]] | None = None,
+    training_schemes: Mapping[str, Sequence[str]] | None = None,
     coarser: int = 2,
     finer: int = 6,
     system: str = "",

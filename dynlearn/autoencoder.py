@@ -1,8 +1,8 @@
 """The physics-aware autoencoder: y -> Psi -> z, z_{t+1} = Omega z_t, z -> Phi -> y, with a Lyapunov prior.
 
 Erichson, Muehlebach & Mahoney (2019), "Physics-informed autoencoders for Lyapunov-stable fluid flow
-prediction". A snapshot y_t (m values: a flattened vorticity field, the ocean cells of an SST map) is encoded
-to k latent coordinates, advanced by a linear map Omega (k x k, no bias) and decoded:
+prediction", arXiv:1905.10866. A snapshot y_t (m values: a flattened vorticity field, the ocean cells of an SST
+map) is encoded to k latent coordinates, advanced by a linear map Omega (k x k, no bias) and decoded:
 
     y_{t+s} ~ Phi(Omega^s Psi(y_t)).
 

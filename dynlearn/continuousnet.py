@@ -1,4 +1,5 @@
-"""ContinuousNet: a ResNet made continuous in depth (Queiruga, Erichson, Taylor & Mahoney, 2020).
+"""ContinuousNet: a ResNet made continuous in depth (Queiruga, Erichson, Taylor & Mahoney, "Continuous-in-depth
+neural networks", arXiv:2008.02389, 2020).
 
 Each stage of residual blocks becomes an OdeBlock,
 
