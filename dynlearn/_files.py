@@ -12,7 +12,7 @@ import torch
 __all__ = ["atomic_write", "restore_random_state"]
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
     """Call ``write(temporary_path)`` and then rename the temporary file to ``path``.
 
     The temporary file lives in the same folder (so the rename is atomic on POSIX) and is removed if

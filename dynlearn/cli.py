@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _system_options() -> list[tuple[str, type]]:
     from .systems import SYSTEMS
 
-    seen = {}
+    seen: dict[str, type] = {}
     for cls in SYSTEMS.values():
         for parameter in cls.PARAMETERS:
             seen.setdefault(parameter.name, type(parameter.default))

@@ -72,7 +72,7 @@ class System(abc.ABC):
     def has_solution(self) -> bool:
         return type(self).solution is not System.solution
 
-    def solution(self, x0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    def solution(self, x0: torch.Tensor, times: torch.Tensor | Sequence[float]) -> torch.Tensor:
         """The exact state at each time from x(0) = x0: ``x0`` is ``(*batch, *state_shape)``, ``times`` is
         ``(n,)``; returns ``(n, *batch, *state_shape)`` in float64."""
         raise NotImplementedError(f"{self.name} has no analytical solution; use numerical_solution")

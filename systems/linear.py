@@ -7,6 +7,8 @@ method's stability function. The harmonic oscillator and the method-of-lines wav
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 __all__ = ["LinearSystem", "harmonic_oscillator_matrix"]
@@ -67,7 +69,7 @@ class LinearSystem:
         """The exact one-step map exp(dt A), ``(d, d)``: x(t + dt) = exp(dt A) x(t)."""
         return torch.linalg.matrix_exp(self.matrix * dt)
 
-    def solution(self, x0: torch.Tensor, times: torch.Tensor, t0: float = 0.0) -> torch.Tensor:
+    def solution(self, x0: torch.Tensor, times: torch.Tensor | Sequence[float], t0: float = 0.0) -> torch.Tensor:
         """x(t) = exp(A (t - t0)) x0 at every time: ``x0`` is ``(*batch, d)``, ``times`` is ``(n,)``;
         returns ``(n, *batch, d)`` in the dtype and on the device of ``x0``."""
         times = torch.as_tensor(times)

@@ -8,6 +8,7 @@ exp(dt Lambda) that a linear model trained on data at step dt should learn.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 
@@ -51,7 +52,7 @@ class HarmonicOscillator(System):
     def vector_field(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.linear.vector_field(t, self.check_state(x))
 
-    def solution(self, x0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    def solution(self, x0: torch.Tensor, times: torch.Tensor | Sequence[float]) -> torch.Tensor:
         x0 = self.check_state(torch.as_tensor(x0, dtype=torch.float64), "x0")
         return self.linear.solution(x0, as_times(times))
 

@@ -27,6 +27,7 @@ and grow (the constraint drifts), which makes it the harder test problem of the 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -147,7 +148,7 @@ class Pendulum(_PendulumPhysics, System):
         x = self.check_state(x)
         return torch.stack([x[..., 1], -(self.gravity / self.length) * torch.sin(x[..., 0])], dim=-1)
 
-    def solution(self, x0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    def solution(self, x0: torch.Tensor, times: torch.Tensor | Sequence[float]) -> torch.Tensor:
         x0 = self.check_state(torch.as_tensor(x0, dtype=torch.float64), "x0")
         flat = x0.reshape(-1, 2).cpu().numpy()
         states = self._angle_solution(flat[:, 0], flat[:, 1], as_times(times).cpu().numpy())
@@ -209,7 +210,7 @@ class CartesianPendulum(_PendulumPhysics, System):
         velocity = (x[..., 0] * x[..., 3] - x[..., 1] * x[..., 2]) / (x[..., 0] ** 2 + x[..., 1] ** 2)
         return torch.stack([theta, velocity], dim=-1)
 
-    def solution(self, x0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    def solution(self, x0: torch.Tensor, times: torch.Tensor | Sequence[float]) -> torch.Tensor:
         x0 = self.check_state(torch.as_tensor(x0, dtype=torch.float64), "x0")
         angles = self.to_angle(x0).reshape(-1, 2).cpu().numpy()
         states = torch.from_numpy(self._angle_solution(angles[:, 0], angles[:, 1], as_times(times).cpu().numpy()))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 import sympy
@@ -232,9 +233,12 @@ class WaveEquation(System):
         states = torch.cat([u @ vectors.T, v @ vectors.T], dim=-1)
         return states.reshape(times.shape[0], *x0.shape)
 
-    def numerical_solution(self, x0: torch.Tensor, times: torch.Tensor, **_: object) -> torch.Tensor:
+    def numerical_solution(
+        self, x0: torch.Tensor, times: torch.Tensor | Sequence[float], *, rtol: float = 1e-12, atol: float = 1e-12
+    ) -> torch.Tensor:
         """The method of lines of order ``stencil_order``, exact in time (:meth:`method_of_lines_solution`):
-        the only error is the space discretisation's."""
+        the only error is the space discretisation's (``rtol`` and ``atol``, the time integrator's tolerances
+        of :meth:`System.numerical_solution`, do not apply)."""
         return self.method_of_lines_solution(x0, times)
 
     def numerical_details(self) -> dict:
@@ -277,7 +281,7 @@ class WaveEquation(System):
         x = torch.as_tensor(x, dtype=torch.float64)
         return x[..., :n] @ transform, x[..., n:] @ transform
 
-    def solution(self, x0: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    def solution(self, x0: torch.Tensor, times: torch.Tensor | Sequence[float]) -> torch.Tensor:
         """Exact solution from the grid state ``x0`` read as band-limited data (sums of the first N sine modes,
         which is what :meth:`sample_initial_conditions` draws): ``(n, *batch, 2N)``. For the configured
         continuous initial data use :meth:`series_solution`."""
