@@ -68,6 +68,7 @@ The snapshot window x in [-1, 8], y in [-2, 2] lies well inside either preset's 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from typing import Callable
 
@@ -261,6 +262,21 @@ class WallLinks:
     direction: torch.Tensor
 
 
+def _compile_lattice_update(update: Callable) -> Callable:
+    """``torch.compile`` of one flow's lattice update, with a compilation cache of its own.
+
+    torch keeps compiled code per Python code object, so every flow of a process shares one cache for
+    :meth:`CylinderFlow._advance`, and past torch's recompile limit (8 entries: lattice shapes, dtypes, devices)
+    it runs the update eager from then on, silently: measured on 2 CPU cores, a sweep of flows in one process
+    ran 84 M node updates per second, then 8.6 from the ninth flow on. Where torch has ``isolate_recompiles``
+    (2.13 does), each compiled update gets its own cache; on older torch the cache stays shared (the relaxation
+    rates are tensors, so a sweep over Reynolds numbers on one lattice still compiles once)."""
+    options: dict = {"dynamic": False}
+    if "isolate_recompiles" in inspect.signature(torch.compile).parameters:
+        options["isolate_recompiles"] = True
+    return torch.compile(update, **options)
+
+
 class CylinderFlow:
     """2D incompressible flow past a cylinder at Reynolds number Re = U D / nu (see the module docstring)."""
 
@@ -310,6 +326,9 @@ class CylinderFlow:
         self.omega_plus = 1.0 / tau
         tau_minus = _MAGIC / (tau - 0.5) + 0.5
         self.omega_minus = 1.0 / tau_minus
+        # the rates as a tensor, so that the compiled update does not bake (and guard on) their values: flows at
+        # other Reynolds numbers on the same lattice reuse its compiled code
+        self._relaxation_rates = torch.tensor((self.omega_plus, self.omega_minus), **kwargs)
         self._inlet = self._equilibrium(torch.ones(self.ny, 1, **kwargs),
                                         torch.full((self.ny, 1), lattice_velocity, **kwargs),
                                         torch.zeros(self.ny, 1, **kwargs))
@@ -332,7 +351,7 @@ class CylinderFlow:
         # the state is self._post, the previous step's post-collision populations, not yet streamed (_advance)
         self.f = torch.where(self.solid, 0.0, uniform)
         self.steps_done = 0
-        self._kernel = torch.compile(self._advance, dynamic=False) if compile else self._advance
+        self._kernel = _compile_lattice_update(self._advance) if compile else self._advance
 
     def _wall_links(self, xx: torch.Tensor, yy: torch.Tensor, radius: float) -> WallLinks:
         """The links that cross the cylinder's wall and the interpolated bounce-back rule on each.
@@ -552,11 +571,12 @@ class CylinderFlow:
             cu = 3.0 * (cx * ux + cy * uy)
             equilibrium.append(safe * weight * (1.0 + cu + 0.5 * cu * cu - speed_term))
         post = []
+        omega_plus, omega_minus = self._relaxation_rates[0], self._relaxation_rates[1]
         for i, o in enumerate(_OPPOSITE):
             # TRT: relax the symmetric and antisymmetric parts with their own rates
             symmetric = 0.5 * (planes[i] + planes[o]) - 0.5 * (equilibrium[i] + equilibrium[o])
             antisymmetric = 0.5 * (planes[i] - planes[o]) - 0.5 * (equilibrium[i] - equilibrium[o])
-            relaxed = planes[i] - self.omega_plus * symmetric - self.omega_minus * antisymmetric
+            relaxed = planes[i] - omega_plus * symmetric - omega_minus * antisymmetric
             if self._sponge is not None:  # absorbing layers: relax towards the free stream
                 relaxed = relaxed - self._sponge * (relaxed - self._free_stream[i])
             # full-way bounce-back: solid nodes send back what they received

@@ -7,9 +7,9 @@ Both on the coarse preset's lattice and domain; these two runs take a few minute
 (torch.compile fuses the lattice update).
 """
 
-import math
-
 import dataclasses
+import inspect
+import math
 
 import numpy as np
 import pytest
@@ -354,6 +354,25 @@ def test_unknown_preset_is_named():
     unstable_spin_up = dataclasses.replace(PRESETS["standard"], spin_up_resolution=6)
     with pytest.raises(ValueError, match="tau = 0.5060 is below the stability limit"):
         simulate(300.0, unstable_spin_up, progress=False)
+
+
+def test_each_compiled_flow_has_its_own_compilation_cache():
+    """A sweep of flows in one process must not exhaust torch's recompile limit (8 per code object), past which
+    the lattice update would silently run eager, 10x slower: with the limit lowered to 1 and made an error,
+    three compiled flows on different lattices still run their compiled update, and a flow at another Reynolds
+    number on the same lattice agrees with an eager one."""
+    if "isolate_recompiles" not in inspect.signature(torch.compile).parameters:
+        pytest.skip("this torch has no isolate_recompiles: compiled flows share one cache")
+    import torch._dynamo as dynamo
+
+    with dynamo.config.patch(recompile_limit=1, fail_on_recompile_limit_hit=True):
+        for resolution, reynolds in ((6, 20.0), (7, 20.0), (6, 30.0)):
+            kwargs = dict(domain_x=(-2.0, 3.0), domain_y=(-2.0, 2.0))
+            compiled = CylinderFlow(reynolds, resolution, 0.1, compile=True, **kwargs)
+            eager = CylinderFlow(reynolds, resolution, 0.1, **kwargs)
+            compiled.run(3, record=False)
+            eager.run(3, record=False)
+            assert torch.allclose(compiled.f, eager.f, rtol=0, atol=1e-6)
 
 
 def test_re20_steady_symmetric_wake_recirculation_and_drag():
