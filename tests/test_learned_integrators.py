@@ -1,8 +1,12 @@
 """Learned integrators: models, training, operator reconstruction (published numbers), and the study's
 verdicts on a small, fast configuration."""
 
+import json
 import math
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -316,11 +320,6 @@ def test_the_learned_integrators_example_runs_and_shows_the_finding(tmp_path):
     """examples/learned_integrators.py as a user runs it (fewer iterations): a dataset file written and read,
     the Euler-trained G judged a discrete map, the RK4-trained G continuous with a plateau far below the
     Euler-trained one's once dt is refined."""
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
     example = Path(__file__).parents[1] / "examples" / "learned_integrators.py"
     done = subprocess.run([sys.executable, str(example), "-o", str(tmp_path), "--iterations", "2000"],
                           capture_output=True, text=True, timeout=600)
