@@ -199,8 +199,7 @@ def _reference_states(
             raise ValueError(f"reference(times) must return shape {expected} (times, *x0.shape), got {shape}")
         return states.to(dtype=like.dtype, device=like.device)
     intervals = reference.shape[0] - 1
-    stride = intervals // n
-    return reference[::stride]
+    return reference[:: intervals // n] if n <= intervals else reference
 
 
 def convergence_test(
@@ -231,12 +230,16 @@ def convergence_test(
         x0: initial state, any batch shape; use float64 to measure orders.
         t_final: final time T > t0. Every dt must divide T - t0 into whole steps.
         reference: the exact solution as a callable ``reference(times) -> (len(times), *x0.shape)``, or a
-            reference trajectory of shape ``(m + 1, *x0.shape)`` on the uniform grid t0 + k (T - t0)/m, where
-            every step count of the ladder divides m.
+            reference trajectory of shape ``(m + 1, *x0.shape)`` on the uniform grid t0 + k (T - t0)/m (a
+            finer solve, or recorded data). Every step count N of the ladder must divide m or be a multiple
+            of it; a rollout is compared at the times both grids share: all its N steps when N divides m,
+            the reference's m points when N is a multiple of m (steps finer than the data are judged where
+            there is data).
         schemes: names or tableaus to test.
         n_steps / dts: the ladder, as step counts or as step sizes (exactly one of them).
         error: ``"final"``, the norm of x_N - x(T); or ``"rms"``, sqrt((1/N) sum_k ||x_k - x(t_k)||^2) over
-            k = 1..N (normalised by sqrt(N), so it stays comparable across dt).
+            k = 1..N (normalised by sqrt(N), so it stays comparable across dt; over the m shared times for
+            a rollout finer than a reference trajectory).
         relative: divide each error by the same norm of the reference.
         norm: norm of a difference (default: the 2-norm over every entry, batch included).
         training_dt: the step a model was trained at, marked in the table and the plot.
@@ -271,10 +274,11 @@ def convergence_test(
                 f"got {tuple(reference.shape)}"
             )
         intervals = reference.shape[0] - 1
-        bad = [c for c in counts if intervals < 1 or intervals % c]
+        bad = [c for c in counts if intervals < 1 or (intervals % c and c % intervals)]
         if bad:
             raise ValueError(
-                f"the reference trajectory has {intervals} intervals, which the step counts {bad} do not divide"
+                f"the reference trajectory has {intervals} intervals; the step counts {bad} neither divide it nor "
+                f"are multiples of it, so their rollouts share no regular grid of times with it"
             )
     elif not callable(reference):
         raise TypeError("reference must be a callable exact solution or a reference trajectory tensor")
@@ -292,10 +296,13 @@ def convergence_test(
     auto_floors: list[float] = []
     with torch.no_grad():
         for count, dt in zip(counts, step_sizes):
+            # a rollout finer than a reference trajectory is compared at the reference's times only
+            stride = count // (reference.shape[0] - 1) if isinstance(reference, torch.Tensor) else 1
+            stride = max(stride, 1)
             if error == "final":
                 times = torch.tensor([t_final], dtype=torch.float64)
             else:
-                times = t0 + torch.arange(count + 1, dtype=torch.float64) * dt
+                times = t0 + torch.arange(0, count + 1, stride, dtype=torch.float64) * dt
             times = times.to(dtype=real_dtype, device=x0.device)
             states = _reference_states(reference, times, count, x0)
             exact = states[-1:] if error == "final" else states[1:]
@@ -303,7 +310,7 @@ def convergence_test(
             scale = 1.0 if relative else max(float(exact_size.max()), 1.0)
             auto_floors.append(round_off_floor(count, scale, real_dtype))
             for tableau in tqdm(tableaus, desc=f"{count} steps", disable=not progress, leave=False):
-                trajectory = rollout(f, x0, t0, dt, count, tableau, allow_nonfinite=True)
+                trajectory = rollout(f, x0, t0, dt, count, tableau, allow_nonfinite=True)[::stride]
                 approximate = trajectory[-1:] if error == "final" else trajectory[1:]
                 per_time = distances(approximate - exact)
                 if relative:

@@ -304,17 +304,12 @@ def _write_report(outcome: StudyOutcome, folder: Path) -> list[Path]:
         f"evaluation from the same state to T = {recipe.t_final:g}, dt from {min(study.dts):.4g} to {max(study.dts):.4g}. "
         f"Run time {outcome.seconds:.0f} s.",
         "",
-        "## Verdicts (RMS plateau per evaluation scheme; * = training scheme)",
-        "",
-        study.swap_table(),
-        "",
-        "## Every model in every scheme",
-        "",
-        study.summary_table(),
+        *study.markdown_sections(),
         "",
         "Judged on the RMS error over the trajectory. Plateau: geometric mean of the errors at the two finest dt. "
         "Rate: fitted for dt <= dt_train in the asymptotic window (local slopes within 25% of the finest). "
-        "Verdict thresholds: err(dt_train)/plateau < 0.5 is discrete; a rate >= 0.5 above the plateau is continuous.",
+        "Verdict thresholds: err(dt_train)/plateau < 0.5 is discrete when the plateau exceeds 1% of the trajectory's RMS "
+        "size (a smaller rise is the scheme's own trained-in error); a rate >= 0.5 above the plateau is continuous.",
         "",
         "![convergence grid](convergence_grid.png)",
         "",

@@ -157,6 +157,28 @@ def test_rms_error_and_trajectory_reference_give_the_same_orders():
         np.testing.assert_allclose(by_trajectory.errors[scheme], by_callable.errors[scheme], rtol=1e-8)
 
 
+def test_rollouts_finer_than_a_sampled_reference_are_judged_at_its_samples():
+    # Recorded data: the exact trajectory at 8 samples over [0, 1]. Rungs of 2 and 4 steps are compared at
+    # all their steps, rungs of 8..256 at the 8 samples; the orders still come out, and every error equals
+    # the RMS over exactly those times computed by hand.
+    system = LinearSystem(harmonic_oscillator_matrix(2.0))
+    x0 = torch.tensor([1.0, 0.5], dtype=torch.float64)
+    samples = system.solution(x0, torch.arange(9, dtype=torch.float64) / 8)
+    counts = [2, 4, 8, 16, 32, 64, 128, 256]
+    result = convergence_test(system, x0, 1.0, reference=samples, schemes=["euler", "midpoint", "rk4"],
+                              n_steps=counts, error="rms", window=(1 / 128, 1 / 16))
+    result.assert_orders(tolerance=0.1)
+    for scheme in result.schemes:
+        for count, error in zip(counts, result.errors[scheme]):
+            trajectory = rollout(system, x0, 0.0, 1.0 / count, count, scheme)
+            shared = torch.arange(0, count + 1, max(count // 8, 1))
+            exact = system.solution(x0, shared.to(torch.float64) / count)
+            expected = torch.linalg.vector_norm(trajectory[shared][1:] - exact[1:], dim=1).pow(2).mean().sqrt()
+            assert error == pytest.approx(float(expected), rel=1e-12)
+    final = convergence_test(system, x0, 1.0, reference=samples, schemes=["rk4"], n_steps=[16, 32, 64])
+    final.assert_orders(tolerance=0.1)
+
+
 def test_rms_error_is_normalised_by_the_square_root_of_the_step_count():
     # Euler on dx/dt = -x from 1: the error at step k is known in closed form; check the RMS definition.
     system = LinearSystem(torch.tensor([[-1.0]], dtype=torch.float64))
@@ -233,8 +255,8 @@ def test_reference_trajectory_must_fit_the_ladder():
     system = LinearSystem(harmonic_oscillator_matrix(1.0))
     x0 = torch.tensor([1.0, 0.0], dtype=torch.float64)
     trajectory = rollout(system, x0, 0.0, 1.0 / 30, 30, "rk4")
-    with pytest.raises(ValueError, match="do not divide"):
-        convergence_test(system, x0, 1.0, reference=trajectory, n_steps=[10, 20])
+    with pytest.raises(ValueError, match=r"step counts \[20\] neither divide it nor are multiples"):
+        convergence_test(system, x0, 1.0, reference=trajectory, n_steps=[10, 20, 60])
     with pytest.raises(ValueError, match="shape"):
         convergence_test(system, x0, 1.0, reference=trajectory[:, :1], n_steps=[10, 15])
     with pytest.raises(ValueError, match=r"reference\(times\) must return shape"):

@@ -288,7 +288,28 @@ def test_study_flags_a_scheme_modified_field_discrete_and_the_true_field_continu
         assert study.evaluation("true field", scheme).rate.rate == pytest.approx(order, abs=0.2)
     assert "discrete" in study.model_verdict("euler-modified")
     assert "| euler-modified |" in study.swap_table()
+    assert study.evaluation("euler-modified", "rk4").relative_plateau > 0.01
     assert study.to_dict()["models"]["euler-modified"]["verdict"].startswith("discrete")
+
+
+def test_a_dip_below_one_percent_of_the_state_is_not_called_discrete():
+    # The RK4-inverted operator reproduces exact data at dt_train to round-off and is O(dt^4) off the truth:
+    # its error rises from 1e-15 to 1e-6 of the state when dt is refined. That dip is RK4's own trained-in error,
+    # not a discrete map; with significant_error=0 every dip counts and the verdict flips.
+    oscillator = HarmonicOscillator()
+    dt = 0.1
+    fields = {"rk4-inverted": LinearVectorField(2, scheme_operator(oscillator.step_map(dt), dt, "rk4"))}
+    x0 = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    arguments = dict(training_dt=dt, t_final=2.0, schemes=["rk4"], training_schemes={"rk4-inverted": ["rk4"]})
+    study = convergence_study(fields, lambda t: oscillator.solution(x0, t), x0, **arguments)
+    evaluation = study.evaluation("rk4-inverted", "rk4")
+    assert evaluation.dip_depth < 1e-6 and 1e-7 < evaluation.relative_plateau < 1e-5
+    assert evaluation.verdict.startswith("continuous: at a plateau of 9.6e-05 % of the state")
+    strict = convergence_study(fields, lambda t: oscillator.solution(x0, t), x0, significant_error=0.0, **arguments)
+    assert strict.model_verdict("rk4-inverted") == "discrete: overfits dt_train"
+    assert strict.to_dict()["thresholds"]["significant_error"] == 0.0
+    with pytest.raises(ValueError, match="significant_error"):
+        convergence_study(fields, lambda t: oscillator.solution(x0, t), x0, significant_error=-1.0, **arguments)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
