@@ -99,8 +99,8 @@ class SnapshotData:
 def snapshot_data(dataset: TrajectoryDataset) -> SnapshotData:
     """The snapshot matrix of a one-trajectory field dataset (cylinder, SST); NaN data fail here."""
     if dataset.n_trajectories != 1:
-        raise ValueError(f"the autoencoder learns one record of snapshots; this dataset holds {dataset.n_trajectories} "
-                         f"trajectories")
+        raise ValueError(f"a record of snapshots is one trajectory (a cylinder wake, an SST record); this dataset "
+                         f"holds {dataset.n_trajectories} trajectories")
     states = dataset.states[0].to(torch.float64)
     if not bool(torch.isfinite(states).all()):
         raise ValueError("the dataset's states contain NaN or infinite values")

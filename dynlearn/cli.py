@@ -1,6 +1,7 @@
 """The ``dynlearn`` command line.
 
     dynlearn study SYSTEM [-o FOLDER]         the learned-integrator experiment (the main job)
+    dynlearn study --data FILE [-o FOLDER]    the same on a recorded field (cylinder wake, SST), in POD modes
     dynlearn demo [-o FOLDER]                 convergence of every explicit scheme on the oscillator
     dynlearn schemes                          the registered Butcher tableaus
     dynlearn generate SYSTEM [...] -o FILE    a dataset of a system's trajectories (HDF5)
@@ -78,18 +79,28 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Train a vector field G inside euler, midpoint, rk4 and midpoint+rk4 on exact data of SYSTEM, evaluate "
             "every G in every scheme over a ladder of dt around the training dt, judge each (continuous / discrete), "
-            "reconstruct the operators of linear models, and write report.md, results.json and convergence_grid.png."
+            "reconstruct the operators of linear models, and write report.md, results.json and convergence_grid.png. "
+            "With --data FILE instead of SYSTEM: a recorded field (dynlearn generate cylinder, dynlearn import sst) "
+            "reduced to its leading POD modes, linear and MLP fields trained in euler, midpoint and rk4 on the first "
+            "two thirds, every one judged against the held-out record."
         ),
     )
     study.add_argument("system", choices=["pendulum", "pendulum-xy", "oscillator", "wave"], nargs="?",
-                       default="pendulum", help="which system (default: %(default)s)")
-    study.add_argument("-o", "--output", default=None, help="output folder (default: dynlearn-study-SYSTEM)")
+                       default=None, help="which system (default: pendulum)")
+    study.add_argument("-o", "--output", default=None,
+                       help="output folder (default: dynlearn-study-SYSTEM, or dynlearn-study-FILE's name with --data)")
     study.add_argument("--iterations", type=_positive_int, default=None,
-                       help="training iterations per model (default: the recipe's, 8000; the original study used 50000)")
+                       help="training iterations per model (default: the recipe's, 8000, or 3000 with --data; the "
+                            "original study used 50000)")
     study.add_argument("--seeds", type=int, nargs="+", default=[0], help="train every model once per seed (default: 0)")
     study.add_argument("--neural-ode", action="store_true",
                        help="add a G trained through an adaptive solver (torchdiffeq dopri5), the continuous reference")
     study.add_argument("--device", default="cpu", help="where training runs, e.g. cuda (default: %(default)s)")
+    recorded = study.add_argument_group("recorded data (--data)")
+    recorded.add_argument("--data", default=None, help="a one-trajectory field dataset file, instead of SYSTEM")
+    recorded.add_argument("--modes", type=_positive_int, default=None, help="POD modes kept (default: 4)")
+    recorded.add_argument("--stride", type=_positive_int, default=None,
+                          help="dt_train = STRIDE x the record's dt, a power of two (default: 1)")
     _add_generate(commands)
     _add_import(commands)
     trainer = commands.add_parser(
@@ -393,9 +404,39 @@ def _run_evaluate(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _run_data_study(arguments: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .analysis.data_study import DataStudyRecipe, markdown_spectra, run_data_study
+
+    if arguments.system is not None:
+        raise ValueError(f"give either a SYSTEM ({arguments.system!r}) or --data FILE, not both")
+    if arguments.neural_ode:
+        raise ValueError("--neural-ode applies to the systems' study, not to --data")
+    given = {"modes": arguments.modes, "stride": arguments.stride, "iterations": arguments.iterations}
+    recipe = DataStudyRecipe(**{name: value for name, value in given.items() if value is not None})
+    output = arguments.output or f"dynlearn-study-{Path(arguments.data).stem}"
+    outcome = run_data_study(arguments.data, output, recipe=recipe, seeds=arguments.seeds, device=arguments.device)
+    source = outcome.source
+    print(f"{arguments.data}: {recipe.modes} POD modes ({source['captured_energy']:.3f} of the fluctuation), trained "
+          f"at dt = {source['training_dt']:g} on {source['training_pairs']} pairs, judged on the held-out record over "
+          f"T = {source['t_final']:g} ({outcome.seconds:.0f} s)\n")
+    print(outcome.study.swap_table())
+    if outcome.spectra:
+        print()
+        print(markdown_spectra(outcome.spectra))
+    print(f"\nwrote {', '.join(str(p) for p in outcome.files)}")
+    return 0
+
+
 def _run_study(arguments: argparse.Namespace) -> int:
     from .analysis.experiment import run_study
 
+    if arguments.data is not None:
+        return _run_data_study(arguments)
+    if arguments.modes is not None or arguments.stride is not None:
+        raise ValueError("--modes and --stride apply to a recorded field: add --data FILE")
+    arguments.system = arguments.system or "pendulum"
     output = arguments.output or f"dynlearn-study-{arguments.system}"
     outcome = run_study(arguments.system, output, seeds=arguments.seeds, iterations=arguments.iterations,
                         neural_ode=arguments.neural_ode, device=arguments.device)

@@ -27,6 +27,7 @@ __all__ = [
     "MLP",
     "NeuralVectorField",
     "LinearVectorField",
+    "AffineVectorField",
     "LinearMap",
     "EmbeddedModel",
     "DiscreteMap",
@@ -94,6 +95,26 @@ class LinearVectorField(nn.Module):
 
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return x @ self.operator.T
+
+
+class AffineVectorField(nn.Module):
+    """A learned affine field G(t, x) = Lambda x + beta (Lambda d x d, beta d), for states ``(*batch, d)``.
+
+    The linear model of data whose coordinates are not centred on the attractor: POD coefficients taken
+    about the mean of a finite record, whose fixed point (or limit cycle's centre) -Lambda^-1 beta is not 0.
+    """
+
+    def __init__(self, operator: torch.Tensor, offset: torch.Tensor, dtype: torch.dtype = torch.float64) -> None:
+        super().__init__()
+        operator, offset = torch.as_tensor(operator, dtype=dtype), torch.as_tensor(offset, dtype=dtype)
+        if operator.ndim != 2 or operator.shape[0] != operator.shape[1] or offset.shape != operator.shape[:1]:
+            raise ValueError(f"operator must be (d, d) and offset (d,), got {tuple(operator.shape)} and "
+                             f"{tuple(offset.shape)}")
+        self.operator = nn.Parameter(operator.clone())
+        self.offset = nn.Parameter(offset.clone())
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.operator.T + self.offset
 
 
 class LinearMap(nn.Module):
