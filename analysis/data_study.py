@@ -14,7 +14,8 @@ There is no exact solution, only the record; the convergence test is run against
    to: on the augmented state (z, 1) the data's least-squares map is [[Omega, b], [0, 1]] and [[Lambda, beta],
    [0, 0]] is the operator whose stability matrix R(dt_train .) it is (:func:`scheme_operator`).
 3. Every G is evaluated in every scheme on the held-out part of the record: from the last training snapshot
-   over T (a multiple of 4 dt_train), dt from 4 dt_train down to dt_train / 2^finer. A rollout finer than the
+   over T (a multiple of 4 dt_train, at most ``horizon`` = 64 training steps), dt from 4 dt_train down to
+   dt_train / 2^finer. A rollout finer than the
    record is compared at the record's samples (every compared state but the first is unseen in training).
    Verdicts as in :mod:`dynlearn.analysis.study`.
 
@@ -60,7 +61,8 @@ class DataStudyRecipe:
 
     ``modes``: POD modes kept; ``stride``: dt_train = stride * the record's dt (a power of two, so that every
     step of the ladder shares the record's grid); ``training_fraction``: the first part of the record used for
-    the POD and for training; ``finer``: halvings of dt_train on the ladder.
+    the POD and for training; ``horizon``: the evaluation's length T in training steps, at most (fewer when
+    the held-out record is shorter; a multiple of 4 is used); ``finer``: halvings of dt_train on the ladder.
     """
 
     modes: int = 4
@@ -74,6 +76,7 @@ class DataStudyRecipe:
     iterations: int = 3000
     learning_rate: float = 1e-2
     final_learning_rate: float = 1e-5
+    horizon: int = 64
     finer: int = 6
 
     def __post_init__(self) -> None:
@@ -95,6 +98,8 @@ class DataStudyRecipe:
         for schemes in (*self.training_schemes, self.evaluation_schemes):
             for scheme in schemes:
                 get_tableau(scheme)  # an unknown name fails here, with the list of known ones
+        if isinstance(self.horizon, bool) or not isinstance(self.horizon, int) or self.horizon < 4:
+            raise ValueError(f"horizon={self.horizon!r}: the evaluation needs at least 4 training steps (an integer >= 4)")
         for name in ("width", "depth", "iterations", "finer"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -123,10 +128,11 @@ def _augmented(states: torch.Tensor) -> torch.Tensor:
     return torch.cat([states, torch.ones_like(states[:, :1])], dim=1)
 
 
-def _held_out_intervals(n_times: int, n_train: int, stride: int) -> int:
+def _held_out_intervals(n_times: int, n_train: int, stride: int, horizon: int) -> int:
     """Record intervals of the evaluation, from the last training snapshot: the largest multiple of
-    4 * stride that fits, so that 4 dt_train and 2 dt_train are rungs of the ladder."""
-    return ((n_times - n_train) // (4 * stride)) * 4 * stride
+    4 * stride that fits in the held-out record and in ``horizon`` training steps, so that 4 dt_train and
+    2 dt_train are rungs of the ladder."""
+    return (min(n_times - n_train, horizon * stride) // (4 * stride)) * 4 * stride
 
 
 def _pairs(spectrum: torch.Tensor) -> list[complex]:
@@ -197,7 +203,7 @@ def run_data_study(
             f"{recipe.training_fraction:g}): {max(n_train - stride, 0)} pairs at stride {stride}, too few to learn "
             f"{recipe.modes} modes' dynamics (need at least {2 * recipe.modes}); use a longer record or fewer modes"
         )
-    intervals = _held_out_intervals(n_times, n_train, stride)
+    intervals = _held_out_intervals(n_times, n_train, stride, recipe.horizon)
     if intervals == 0:
         raise ValueError(
             f"the held-out part holds {n_times - n_train} snapshots after the {n_train} training ones; the evaluation "

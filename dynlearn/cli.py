@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     recorded.add_argument("--modes", type=_positive_int, default=None, help="POD modes kept (default: 4)")
     recorded.add_argument("--stride", type=_positive_int, default=None,
                           help="dt_train = STRIDE x the record's dt, a power of two (default: 1)")
+    recorded.add_argument("--horizon", type=_positive_int, default=None,
+                          help="evaluate over at most this many training steps of the held-out record (default: 64)")
     _add_generate(commands)
     _add_import(commands)
     trainer = commands.add_parser(
@@ -413,7 +415,8 @@ def _run_data_study(arguments: argparse.Namespace) -> int:
         raise ValueError(f"give either a SYSTEM ({arguments.system!r}) or --data FILE, not both")
     if arguments.neural_ode:
         raise ValueError("--neural-ode applies to the systems' study, not to --data")
-    given = {"modes": arguments.modes, "stride": arguments.stride, "iterations": arguments.iterations}
+    given = {"modes": arguments.modes, "stride": arguments.stride, "horizon": arguments.horizon,
+             "iterations": arguments.iterations}
     recipe = DataStudyRecipe(**{name: value for name, value in given.items() if value is not None})
     output = arguments.output or f"dynlearn-study-{Path(arguments.data).stem}"
     outcome = run_data_study(arguments.data, output, recipe=recipe, seeds=arguments.seeds, device=arguments.device)
@@ -434,8 +437,8 @@ def _run_study(arguments: argparse.Namespace) -> int:
 
     if arguments.data is not None:
         return _run_data_study(arguments)
-    if arguments.modes is not None or arguments.stride is not None:
-        raise ValueError("--modes and --stride apply to a recorded field: add --data FILE")
+    if arguments.modes is not None or arguments.stride is not None or arguments.horizon is not None:
+        raise ValueError("--modes, --stride and --horizon apply to a recorded field: add --data FILE")
     arguments.system = arguments.system or "pendulum"
     output = arguments.output or f"dynlearn-study-{arguments.system}"
     outcome = run_study(arguments.system, output, seeds=arguments.seeds, iterations=arguments.iterations,

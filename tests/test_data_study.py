@@ -110,6 +110,9 @@ def test_the_euler_trained_field_is_a_discrete_map_and_the_rk4_trained_one_conve
     study = outcome.study
     assert outcome.source["captured_energy"] == pytest.approx(1.0, abs=1e-10)
     assert outcome.source["training_snapshots"] == 100 and outcome.source["t_final"] == pytest.approx(48 * DT)
+    short = run_data_study(travelling_waves_record(), recipe=DataStudyRecipe(networks=("linear",), horizon=10),
+                           progress=False)
+    assert short.source["t_final"] == pytest.approx(8 * DT)  # at most 10 training steps, a multiple of 4
     for model in ("linear euler", "mlp euler"):
         assert study.model_verdict(model).startswith("discrete"), study.summary_table()
     for model in ("linear rk4", "mlp rk4"):
@@ -186,6 +189,7 @@ def test_a_stride_trains_coarser_than_the_record_and_rk4_learns_its_fourth_order
         ({"training_schemes": (("rk5",),)}, {}, "rk5"),
         ({}, {"n_times": 12}, "too few to learn"),
         ({"training_fraction": 0.99}, {}, "held-out part holds 2 snapshots"),
+        ({"horizon": 3}, {}, "at least 4 training steps"),
         ({}, {"trajectories": 2}, "holds 2 trajectories"),
     ],
 )
