@@ -179,6 +179,21 @@ def test_rollouts_finer_than_a_sampled_reference_are_judged_at_its_samples():
     final.assert_orders(tolerance=0.1)
 
 
+@settings(max_examples=20, deadline=None)
+@given(matrix=stable_matrices(min_dimension=3, max_dimension=3), samples=st.sampled_from([4, 8, 16]))
+def test_observed_orders_against_sampled_data_of_random_stable_systems(matrix, samples):
+    # The exact solution recorded at a few samples is all the reference there is; rungs finer than the record
+    # are judged at its samples, and every scheme still shows its order.
+    system = LinearSystem(matrix)
+    x0 = torch.tensor([1.0, -0.5, 0.25], dtype=torch.float64)
+    record = system.solution(x0, torch.arange(samples + 1, dtype=torch.float64) / samples)
+    for scheme in ("euler", "midpoint", "rk4"):
+        order = get_tableau(scheme).order
+        counts = [16, 32, 64, 128, 256] if order < 4 else [8, 16, 32, 64]
+        result = convergence_test(system, x0, 1.0, reference=record, schemes=[scheme], n_steps=counts, error="rms")
+        result.assert_orders(tolerance=0.25)
+
+
 def test_rms_error_is_normalised_by_the_square_root_of_the_step_count():
     # Euler on dx/dt = -x from 1: the error at step k is known in closed form; check the RMS definition.
     system = LinearSystem(torch.tensor([[-1.0]], dtype=torch.float64))

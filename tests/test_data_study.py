@@ -179,6 +179,21 @@ def test_a_stride_trains_coarser_than_the_record_and_rk4_learns_its_fourth_order
         assert outcome.study.model_verdict("linear euler").startswith("discrete")
 
 
+def test_masked_cells_are_left_out_of_the_record():
+    # an SST-like record: some cells are land (stored as 0 beside a land_mask field); the study sees only the
+    # others, and their dynamics are still the two waves' exactly
+    record = travelling_waves_record()
+    land = torch.zeros(record.state_shape, dtype=torch.float64)
+    land[0, :3] = land[5, -2:] = 1.0
+    states = torch.where(land.bool(), 0.0, record.states)
+    masked = TrajectoryDataset(**{**record.__dict__, "states": states, "initial_conditions": states[:, 0].clone(),
+                                  "fields": {"land_mask": land}})
+    outcome = run_data_study(masked, recipe=DataStudyRecipe(networks=("linear",)), progress=False)
+    assert outcome.source["values_per_snapshot"] == 48 - 5
+    assert outcome.decomposition.modes.shape == (43, 4)
+    assert [row["frequency"] for row in outcome.spectra] == pytest.approx(FREQUENCIES, rel=1e-9)
+
+
 @pytest.mark.parametrize(
     "changes, record, message",
     [
