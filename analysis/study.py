@@ -50,7 +50,8 @@ from dynlearn.tableaus import get_tableau
 from .convergence import convergence_test
 from .rates import ConvergenceRate, fit_convergence_rate
 
-__all__ = ["DIP_THRESHOLD", "CONVERGING_RATE", "SIGNIFICANT_ERROR", "SchemeEvaluation", "ConvergenceStudy", "convergence_study", "study_ladder"]
+__all__ = ["DIP_THRESHOLD", "CONVERGING_RATE", "SIGNIFICANT_ERROR", "SchemeEvaluation", "ConvergenceStudy",
+           "convergence_study", "study_ladder"]
 
 DIP_THRESHOLD = 0.5
 #: a plateau (RMS error once dt is refined) below this fraction of the reference's RMS size makes no dip significant
@@ -216,7 +217,8 @@ class ConvergenceStudy:
             "dts": list(self.dts),
             "schemes": list(self.schemes),
             "judged_on": self.judged_on,
-            "thresholds": {"dip": DIP_THRESHOLD, "converging_rate": CONVERGING_RATE, "significant_error": self.significant_error,
+            "thresholds": {"dip": DIP_THRESHOLD, "converging_rate": CONVERGING_RATE,
+                           "significant_error": self.significant_error,
                            "asymptotic_tolerance": ASYMPTOTIC_TOLERANCE, "plateau_factor": PLATEAU_FACTOR},
             "models": {
                 model: {

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from dynlearn.analysis.data_study import DataStudyRecipe, run_data_study
 from dynlearn.analysis.modes import ProperOrthogonalDecomposition
 from dynlearn.datasets.format import TrajectoryDataset, write_dataset
+from dynlearn.models import AffineVectorField
 
 # -- POD ---------------------------------------------------------------------------------------------------
 
@@ -77,6 +78,19 @@ def test_pod_projection_checks_the_number_of_values():
         pod.project(torch.randn(3, 4, dtype=torch.float64))
     with pytest.raises(ValueError, match="rank 2"):
         pod.reconstruct(torch.randn(3, 3, dtype=torch.float64))
+
+
+def test_affine_field_is_lambda_x_plus_beta_for_any_batch():
+    operator = torch.tensor([[0.0, 1.0], [-4.0, -0.1]], dtype=torch.float64)
+    offset = torch.tensor([0.5, -0.25], dtype=torch.float64)
+    field = AffineVectorField(operator, offset)
+    states = torch.randn(3, 5, 2, dtype=torch.float64)
+    torch.testing.assert_close(field(torch.tensor(0.0), states), states @ operator.T + offset, rtol=0, atol=1e-15)
+    # its fixed point -Lambda^-1 beta is a steady state
+    fixed_point = -torch.linalg.solve(operator, offset)
+    assert float(field(torch.tensor(0.0), fixed_point).detach().abs().max()) < 1e-15
+    with pytest.raises(ValueError, match=r"operator must be \(d, d\) and offset \(d,\)"):
+        AffineVectorField(operator, torch.zeros(3, dtype=torch.float64))
 
 
 # -- the study on a record with known dynamics --------------------------------------------------------------
