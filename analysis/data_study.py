@@ -59,10 +59,12 @@ __all__ = ["DataStudyRecipe", "DataStudyOutcome", "run_data_study", "markdown_sp
 class DataStudyRecipe:
     """Everything a study of recorded data needs besides the file (see the module docstring).
 
-    ``modes``: POD modes kept; ``stride``: dt_train = stride * the record's dt (a power of two, so that every
-    step of the ladder shares the record's grid); ``training_fraction``: the first part of the record used for
-    the POD and for training; ``horizon``: the evaluation's length T in training steps, at most (fewer when
-    the held-out record is shorter; a multiple of 4 is used); ``finer``: halvings of dt_train on the ladder.
+    ``training_schemes``: each entry one G per network kind (a linear G only for single-scheme entries: a sum
+    of schemes has no closed form); ``modes``: POD modes kept; ``stride``: dt_train = stride * the record's dt
+    (a power of two, so that every step of the ladder shares the record's grid); ``training_fraction``: the
+    first part of the record used for the POD and for training; ``horizon``: the evaluation's length T in
+    training steps, at most (fewer when the held-out record is shorter; a multiple of 4 is used); ``finer``:
+    halvings of dt_train on the ladder.
     """
 
     modes: int = 4
