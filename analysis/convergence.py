@@ -29,9 +29,12 @@ from dynlearn.integrate import VectorField, rollout
 from dynlearn.tableau import ButcherTableau
 from dynlearn.tableaus import get_tableau
 
-from .rates import ConvergenceRate, fit_convergence_rate
+from .rates import SLOPE_TOLERANCE, ConvergenceRate, fit_convergence_rate
 
-__all__ = ["ConvergenceResult", "convergence_test", "round_off_floor"]
+__all__ = ["ConvergenceResult", "convergence_test", "round_off_floor", "ASYMPTOTIC_SIZE"]
+
+#: errors above this fraction of the solution's size are pre-asymptotic (the default ``ceiling``)
+ASYMPTOTIC_SIZE = 0.5
 
 #: reference(times) -> states: ``times`` is 1-D (n,), the result (n, *x0.shape).
 ExactSolution = Callable[[torch.Tensor], torch.Tensor]
@@ -217,7 +220,9 @@ def convergence_test(
     norm: Callable[[torch.Tensor], torch.Tensor] | None = None,
     training_dt: float | None = None,
     floor: float | None | Literal["auto"] = "auto",
-    detect_floor: bool = True,
+    ceiling: float | None | Literal["auto"] = "auto",
+    select_range: bool = True,
+    slope_tolerance: float = SLOPE_TOLERANCE,
     window: tuple[float, float] | None = None,
     min_points: int = 3,
     progress: bool = False,
@@ -245,7 +250,14 @@ def convergence_test(
         training_dt: the step a model was trained at, marked in the table and the plot.
         floor: errors at or below it are left out of the fits: a number, None, or ``"auto"``:
             :func:`round_off_floor` of each rollout (10 eps sqrt(N) times the reference's norm).
-        detect_floor, window, min_points: passed to :func:`dynlearn.analysis.fit_convergence_rate`.
+        ceiling: errors at or above it are left out of the fits as pre-asymptotic: a number, None, or ``"auto"``:
+            ASYMPTOTIC_SIZE = 0.5 times the solution's size (the larger of ||x0|| and the reference's size in the
+            error's own measure: ||x(T)||, or its RMS over the compared times; 0.5 itself for relative errors).
+            An error that large means a qualitatively wrong trajectory, outside the asymptotic expansion even when
+            it falls straight (forward Euler on an eccentric orbit, saturated, falls at order 0.4).
+        select_range, slope_tolerance, window, min_points: passed to
+            :func:`dynlearn.analysis.fit_convergence_rate`, which fits each scheme's order on the asymptotic range
+            of its own errors (pre-asymptotic coarse steps and a floor at the fine end left out, with reasons).
         progress: show a progress bar.
 
     Returns:
@@ -294,6 +306,7 @@ def convergence_test(
 
     errors: dict[str, list[float]] = {name: [] for name in names}
     auto_floors: list[float] = []
+    sizes: list[float] = [float(distances(x0.unsqueeze(0))[0])]
     with torch.no_grad():
         for count, dt in zip(counts, step_sizes):
             # a rollout finer than a reference trajectory is compared at the reference's times only
@@ -309,6 +322,7 @@ def convergence_test(
             exact_size = distances(exact)
             scale = 1.0 if relative else max(float(exact_size.max()), 1.0)
             auto_floors.append(round_off_floor(count, scale, real_dtype))
+            sizes.append(float(torch.sqrt(torch.mean(exact_size**2))))
             for tableau in tqdm(tableaus, desc=f"{count} steps", disable=not progress, leave=False):
                 trajectory = rollout(f, x0, t0, dt, count, tableau, allow_nonfinite=True)[::stride]
                 approximate = trajectory[-1:] if error == "final" else trajectory[1:]
@@ -318,17 +332,19 @@ def convergence_test(
                 errors[tableau.name].append(float(torch.sqrt(torch.mean(per_time**2))))
 
     floor_values = auto_floors if floor == "auto" else floor
+    if ceiling == "auto":
+        ceiling = ASYMPTOTIC_SIZE * (1.0 if relative else max(sizes))
     rates: dict[str, ConvergenceRate | None] = {}
     failures: dict[str, str] = {}
     for name in names:
-        try:
-            rates[name] = fit_convergence_rate(
-                step_sizes, errors[name], floor=floor_values, detect_floor=detect_floor, window=window,
-                min_points=min_points,
-            )
-        except ValueError as reason:
-            rates[name] = None
-            failures[name] = str(reason)
+        fitted = fit_convergence_rate(
+            step_sizes, errors[name], floor=floor_values, ceiling=ceiling, select_range=select_range,
+            slope_tolerance=slope_tolerance,
+            window=window, min_points=min_points,
+        )
+        rates[name] = fitted if fitted.found else None
+        if not fitted.found:
+            failures[name] = fitted.reason
     return ConvergenceResult(
         schemes=tuple(names),
         orders={t.name: t.order for t in tableaus},

@@ -307,9 +307,11 @@ def _write_report(outcome: StudyOutcome, folder: Path) -> list[Path]:
         *study.markdown_sections(),
         "",
         "Judged on the RMS error over the trajectory. Plateau: geometric mean of the errors at the two finest dt. "
-        "Rate: fitted for dt <= dt_train in the asymptotic window (local slopes within 25% of the finest). "
-        "Verdict thresholds: err(dt_train)/plateau < 0.5 is discrete when the plateau exceeds 1% of the trajectory's RMS "
-        "size (a smaller rise is the scheme's own trained-in error); a rate >= 0.5 above the plateau is continuous.",
+        "Rate: fitted for dt <= dt_train on the asymptotic range of the errors above the plateau (local slopes "
+        "within 0.15 of each other). An error is significant above 1% of the trajectory's RMS size. Verdicts: "
+        "err(dt_train)/plateau < 0.5 with a significant plateau is discrete (a smaller rise is the scheme's own "
+        "trained-in error); converging (at its plateau for dt <= dt_train, or at a rate >= 0.5) to a plateau that is "
+        "not significant is continuous and faithful, to a significant one continuous but another system.",
         "",
         "![convergence grid](convergence_grid.png)",
         "",

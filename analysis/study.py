@@ -12,23 +12,37 @@ sub-multiples dt_train / 2^k, always to the same final time T. Its error against
 
 Numbers reported per (model, evaluation scheme), with the thresholds that decide the verdict:
 
-- the error judged is by default the RMS error over the trajectory (the error at T is reported too);
+- the error judged is by default the RMS error over the trajectory (the error at T is reported too), and its
+  size is read against the reference trajectory's RMS size ("x % of the state");
 - plateau: geometric mean of the errors at the two finest dt;
-- dip depth: err(dt_train) / plateau; below DIP_THRESHOLD = 0.5 the verdict is "discrete: overfits dt_train",
-  provided the plateau is significant: above SIGNIFICANT_ERROR = 1 % of the reference trajectory's RMS size.
-  Every model trained inside a scheme of order p learns that scheme's O(dt_train^p) error, so a fit that is
-  exact at dt_train (a closed-form linear model on noise-free data) always dips; inside RK4 the rise is 1e-6 of
-  the state on the oscillator and says nothing about continuity, inside Euler it is 5 %. A dip below 1 % is
-  reported as a continuous model whose plateau is that small;
+- dip depth: err(dt_train) / plateau; below DIP_THRESHOLD = 0.5 the error rises when dt is refined;
 - rate: the slope of log err against log dt for dt <= dt_train (the asymptotic side: the coarser rungs are
-  pre-asymptotic, there to show the dip and the stability limit), on the points above 3 x the plateau once
-  the curve has flattened (its three finest errors within 10%), in the asymptotic window (local slopes
-  within 25% of the finest one), with the window; where fewer than two points lie above the plateau there,
-  the whole ladder's (coarser rungs included).
-- verdict, in this order: a significant dip is "discrete: overfits dt_train"; a dip below 1 % is "continuous: at
-  a plateau of x % of the state"; an error within a factor 2 of the plateau
-  at every dt <= dt_train is "continuous: at its plateau"; a rate >= CONVERGING_RATE = 0.5 is
-  "continuous: converges at order r"; anything else "inconclusive".
+  pre-asymptotic, there to show the dip and the stability limit), on the points above PLATEAU_FACTOR = 3 x the
+  plateau once the curve has flattened (its three finest errors within 10 %), on the asymptotic range that
+  :func:`dynlearn.analysis.fit_convergence_rate` finds there; where that gives no rate of at least
+  CONVERGING_RATE = 0.5, on the whole ladder's.
+
+Verdicts are three-way, because converging is not the same as converging to the right thing. One threshold
+decides what counts: an error is significant above SIGNIFICANT_ERROR = 1 % of the state (the reference
+trajectory's RMS size; ``significant_error`` changes it).
+
+- **discrete** ("discrete: overfits dt_train"): the error dips at dt_train and rises to a significant plateau
+  when dt is refined. Every model trained inside a scheme of order p learns that scheme's O(dt_train^p) error,
+  so a fit that is exact at dt_train (a closed-form linear model on noise-free data) always dips; inside RK4
+  the rise is 1e-6 of the state on the oscillator and says nothing about continuity, inside Euler it is 5 %.
+  A dip to a plateau below 1 % is judged as the plateau it reaches.
+- **continuous, faithful**: the error converges (within a factor 2 of its plateau at every dt <= dt_train,
+  or at a rate >= 0.5) to a plateau that is not significant, or is still falling and already below 1 %: the
+  model is a vector field, and in this scheme it is the system's.
+- **continuous, another system**: it converges, to a significant plateau: to the solution of x' = G(x),
+  which is not the system (G trained inside Euler and moved to RK4: 5 % of the state on the oscillator, 28 %
+  on the pendulum; the published point that such a G is useless in another integrator).
+- "continuous: converges at order r, no plateau yet" when the error still falls at the finest dt and is
+  significant there (the true field in Euler: refine further to judge), and "inconclusive" otherwise (not
+  finite, or neither dipping nor converging).
+
+A model's verdict (swap table, JSON) is its least favourable one in the scheme(s) it was trained in; the swap
+table gives every scheme's plateau, its size against the state and its kind.
 
 The test and the finding are those of Krishnapriyan, Queiruga, Erichson & Mahoney, "Learning continuous models
 for continuous physics", Communications Physics 6 (2023), doi:10.1038/s42005-023-01433-4 (arXiv:2202.08494).
@@ -48,15 +62,18 @@ from dynlearn._checks import as_positive_step, steps_in
 from dynlearn.tableaus import get_tableau
 
 from .convergence import convergence_test
-from .rates import ConvergenceRate, fit_convergence_rate
+from .rates import SLOPE_TOLERANCE, ConvergenceRate, fit_convergence_rate
 
-__all__ = ["DIP_THRESHOLD", "CONVERGING_RATE", "SIGNIFICANT_ERROR", "SchemeEvaluation", "ConvergenceStudy",
-           "convergence_study", "study_ladder"]
+__all__ = ["DIP_THRESHOLD", "CONVERGING_RATE", "SIGNIFICANT_ERROR", "VERDICT_KINDS",
+           "SchemeEvaluation", "ConvergenceStudy", "convergence_study", "study_ladder"]
 
 DIP_THRESHOLD = 0.5
-#: a plateau (RMS error once dt is refined) below this fraction of the reference's RMS size makes no dip significant
+#: a plateau (RMS error once dt is refined) above this fraction of the reference's RMS size is significant: it makes
+#: a dip at dt_train a discrete map, and a converging model one of another system
 SIGNIFICANT_ERROR = 0.01
 CONVERGING_RATE = 0.5
+#: the kinds of verdict, from the least favourable to the most
+VERDICT_KINDS = ("discrete", "inconclusive", "another system", "converging", "faithful")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,15 +91,38 @@ class SchemeEvaluation:
     error_at_training_dt: float
     dip_depth: float
     verdict: str
-    relative_plateau: float = math.nan  # the judged plateau over the reference trajectory's RMS size
+    kind: str  # one of VERDICT_KINDS
+    relative_plateau: float  # the judged plateau over the reference trajectory's RMS size
+    relative_finest: float  # the judged error at the finest dt over the reference trajectory's RMS size
 
     @property
     def is_discrete(self) -> bool:
-        return self.verdict.startswith("discrete")
+        return self.kind == "discrete"
 
     @property
     def is_continuous(self) -> bool:
-        return self.verdict.startswith("continuous")
+        """Converges when dt is refined (faithful, to another system, or not yet at its plateau)."""
+        return self.kind in ("faithful", "another system", "converging")
+
+    @property
+    def is_faithful(self) -> bool:
+        return self.kind == "faithful"
+
+    def panel_label(self) -> str:
+        """The verdict in two short lines, for a plot panel."""
+        if self.kind == "inconclusive":
+            return "inconclusive"
+        return f"{_PANEL_TITLES[self.kind]}\n{_percent(self.relative_finest)} of the state at the finest dt"
+
+
+_KIND_COLOURS = {"discrete": "C3", "another system": "C1", "faithful": "C0", "converging": "C2", "inconclusive": "0.4"}
+_PANEL_TITLES = {"discrete": "discrete: overfits dt_train", "faithful": "continuous, faithful",
+                 "another system": "continuous, another system", "converging": "converging, no plateau yet"}
+
+
+def _percent(fraction: float) -> str:
+    """A fraction as a percentage with two significant digits: 0.0043 -> '0.43 %'."""
+    return f"{100 * fraction:.2g} %"
 
 
 def study_ladder(t_final: float, training_dt: float, coarser: int = 2, finer: int = 6) -> tuple[int, ...]:
@@ -91,10 +131,6 @@ def study_ladder(t_final: float, training_dt: float, coarser: int = 2, finer: in
     base = steps_in(t_final, training_dt, dt_name="training_dt")
     counts = [base // 2**j for j in range(coarser, 0, -1) if base % 2**j == 0]
     return tuple(counts + [base * 2**k for k in range(finer + 1)])
-
-
-#: local slopes within this fraction of the finest one belong to the asymptotic window
-ASYMPTOTIC_TOLERANCE = 0.25
 
 
 #: errors within this factor of the plateau are at the plateau, not on the way down to it
@@ -109,10 +145,8 @@ def _plateau_reached(errors: np.ndarray) -> bool:
 
 def _fit(dts: np.ndarray, errors: np.ndarray, plateau: float) -> ConvergenceRate | None:
     floor = PLATEAU_FACTOR * plateau if _plateau_reached(errors) else None
-    try:
-        return fit_convergence_rate(dts, errors, floor=floor, min_points=2, asymptotic_tolerance=ASYMPTOTIC_TOLERANCE)
-    except ValueError:
-        return None
+    fitted = fit_convergence_rate(dts, errors, floor=floor, min_points=2)
+    return fitted if fitted.found else None
 
 
 def _plateau(errors: np.ndarray) -> float:
@@ -121,20 +155,31 @@ def _plateau(errors: np.ndarray) -> float:
 
 
 def _verdict(errors: np.ndarray, base_index: int, rate: ConvergenceRate | None, plateau: float, dip: float,
-             relative_plateau: float, significant: float) -> str:
-    """See the module docstring."""
+             relative_plateau: float, relative_finest: float, significant: float) -> tuple[str, str]:
+    """(kind, text) of the verdict; see the module docstring."""
     if not np.all(np.isfinite(errors)):
-        return "inconclusive: the error is not finite at some dt (unstable)"
-    if dip < DIP_THRESHOLD:
-        if not relative_plateau <= significant:
-            return "discrete: overfits dt_train"
-        return (f"continuous: at a plateau of {100 * relative_plateau:.2g} % of the state "
-                f"(its dip at dt_train is below the {100 * significant:g} % that counts)")
-    if np.all(errors[base_index:] <= 2 * plateau):
-        return "continuous: at its plateau for dt <= dt_train"
-    if rate is not None and rate.rate >= CONVERGING_RATE:
-        return f"continuous: converges at order {rate.rate:.1f}" + ("" if _plateau_reached(errors) else " (no plateau yet)")
-    return "inconclusive"
+        return "inconclusive", "inconclusive: the error is not finite at some dt (unstable)"
+    if dip < DIP_THRESHOLD and not relative_plateau <= significant:
+        return "discrete", "discrete: overfits dt_train"
+    if dip < DIP_THRESHOLD or np.all(errors[base_index:] <= 2 * plateau):
+        how = f"at a plateau of {_percent(relative_plateau)} of the state"
+        if dip < DIP_THRESHOLD:
+            how += f" (its dip at dt_train is below the {100 * significant:g} % that counts)"
+        elif _plateau_reached(errors):
+            how += " for dt <= dt_train"
+    elif rate is not None and rate.rate >= CONVERGING_RATE:
+        if _plateau_reached(errors):
+            how = f"converges at order {rate.rate:.1f} to a plateau of {_percent(relative_plateau)} of the state"
+        elif relative_finest <= significant:
+            how = f"converges at order {rate.rate:.1f} ({_percent(relative_finest)} of the state at the finest dt)"
+        else:
+            return "converging", (f"continuous: converges at order {rate.rate:.1f}, no plateau yet "
+                                  f"({_percent(relative_finest)} of the state at the finest dt)")
+    else:
+        return "inconclusive", "inconclusive"
+    if relative_plateau <= significant or (not _plateau_reached(errors) and relative_finest <= significant):
+        return "faithful", f"continuous, faithful: {how}"
+    return "another system", f"continuous, another system: {how}"
 
 
 @dataclasses.dataclass
@@ -159,13 +204,19 @@ class ConvergenceStudy:
     def model_verdict(self, model: str) -> str:
         """The verdict in the scheme(s) the model was trained in (the least favourable one), or, for a model
         trained in none (the true field), in the highest-order scheme."""
+        evaluations = self._judged_evaluations(model)
+        if not evaluations:
+            return "not evaluated in its training scheme"
+        return min(evaluations, key=lambda e: VERDICT_KINDS.index(e.kind)).verdict
+
+    def model_kind(self, model: str) -> str:
+        """The kind (one of VERDICT_KINDS) of :meth:`model_verdict`."""
+        evaluations = self._judged_evaluations(model)
+        return min((e.kind for e in evaluations), key=VERDICT_KINDS.index) if evaluations else "inconclusive"
+
+    def _judged_evaluations(self, model: str) -> list[SchemeEvaluation]:
         trained = self.training_schemes.get(model) or (max(self.schemes, key=lambda s: get_tableau(s).order),)
-        verdicts = [self.evaluations[(model, s)].verdict for s in trained if (model, s) in self.evaluations]
-        for prefix in ("discrete", "inconclusive", "continuous"):
-            for verdict in verdicts:
-                if verdict.startswith(prefix):
-                    return verdict
-        return "not evaluated in its training scheme"
+        return [self.evaluations[(model, s)] for s in trained if (model, s) in self.evaluations]
 
     def summary_table(self) -> str:
         """Markdown: per model and evaluation scheme, rate (window), plateau, dip depth, verdict."""
@@ -190,7 +241,8 @@ class ConvergenceStudy:
                 "## Every model in every scheme", "", self.summary_table()]
 
     def swap_table(self) -> str:
-        """Markdown: RMS plateau of every model (rows) in every scheme (columns), the training scheme starred."""
+        """Markdown: every model (rows) in every scheme (columns): the RMS plateau, its size against the state and
+        the kind of verdict there, the training scheme starred; then the model's verdict."""
         header = "| model | " + " | ".join(self.schemes) + " | verdict |"
         lines = [header, "| --- |" + " --- |" * (len(self.schemes) + 1)]
         for model in self.models:
@@ -198,7 +250,7 @@ class ConvergenceStudy:
             for scheme in self.schemes:
                 e = self.evaluations[(model, scheme)]
                 star = "*" if scheme in self.training_schemes.get(model, ()) else ""
-                cells.append(f"{e.rms_plateau:.2e}{star}")
+                cells.append(f"{e.rms_plateau:.2e}{star} ({_percent(e.relative_plateau)}, {e.kind})")
             lines.append(f"| {model} | " + " | ".join(cells) + f" | {self.model_verdict(model)} |")
         return "\n".join(lines)
 
@@ -219,11 +271,12 @@ class ConvergenceStudy:
             "judged_on": self.judged_on,
             "thresholds": {"dip": DIP_THRESHOLD, "converging_rate": CONVERGING_RATE,
                            "significant_error": self.significant_error,
-                           "asymptotic_tolerance": ASYMPTOTIC_TOLERANCE, "plateau_factor": PLATEAU_FACTOR},
+                           "slope_tolerance": SLOPE_TOLERANCE, "plateau_factor": PLATEAU_FACTOR},
             "models": {
                 model: {
                     "trained_in": list(self.training_schemes.get(model, ())),
                     "verdict": self.model_verdict(model),
+                    "kind": self.model_kind(model),
                     "evaluations": {
                         scheme: {
                             "final_errors": list(e.final_errors),
@@ -234,6 +287,8 @@ class ConvergenceStudy:
                             "error_at_training_dt": e.error_at_training_dt,
                             "dip_depth": e.dip_depth,
                             "relative_plateau": e.relative_plateau,
+                            "relative_finest": e.relative_finest,
+                            "kind": e.kind,
                             "verdict": e.verdict,
                         }
                         for scheme in self.schemes
@@ -267,17 +322,18 @@ class ConvergenceStudy:
                 e = self.evaluations[(model, scheme)]
                 if baseline and model != baseline:
                     ax.loglog(dts, judged(self.evaluations[(baseline, scheme)]), "-", color="0.7", lw=1)
-                ax.loglog(dts, judged(e), "o-", ms=3, color="C3" if e.is_discrete else "C0")
+                ax.loglog(dts, judged(e), "o-", ms=3, color=_KIND_COLOURS[e.kind])
                 ax.axvline(self.training_dt, color="k", ls=":", lw=0.8)
                 ax.set_title(f"{model} in {scheme}", fontsize=8)
-                ax.text(0.03, 0.04, e.verdict.replace(": ", ":\n", 1), transform=ax.transAxes, fontsize=6)
+                ax.text(0.03, 0.04, e.panel_label(), transform=ax.transAxes, fontsize=6, color=_KIND_COLOURS[e.kind],
+                        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1})
                 if i == rows - 1:
                     ax.set_xlabel("dt")
                 if j == 0:
                     ax.set_ylabel("RMS error" if self.judged_on == "rms" else "error at T")
                 ax.grid(True, which="both", alpha=0.2)
-        figure.suptitle(f"{self.system}: learned fields in every scheme (dotted: training dt; grey: true field)",
-                        fontsize=9)
+        figure.suptitle(f"{self.system}: learned fields in every scheme (dotted: training dt; grey: true field; "
+                        f"red: discrete, orange: another system, blue: faithful)", fontsize=9)
         figure.tight_layout()
         return figure
 
@@ -346,12 +402,15 @@ def convergence_study(
             if fitted is None or fitted.rate < CONVERGING_RATE:  # too few points above the plateau there
                 fitted = _fit(dts, judged, judged_plateau) or fitted
             relative_plateau = judged_plateau / size if size > 0 else math.inf
-            verdict = _verdict(judged, base_index, fitted, judged_plateau, dip, relative_plateau, significant_error)
+            relative_finest = float(judged[-1]) / size if size > 0 else math.inf
+            kind, verdict = _verdict(judged, base_index, fitted, judged_plateau, dip, relative_plateau, relative_finest,
+                                     significant_error)
             evaluations[(model, scheme)] = SchemeEvaluation(
                 model=model, scheme=scheme, order=get_tableau(scheme).order,
                 final_errors=tuple(errors.tolist()), rms_errors=tuple(rms_errors.tolist()), rate=fitted,
                 plateau=plateau, rms_plateau=rms_plateau, error_at_training_dt=float(judged[base_index]),
-                dip_depth=dip, verdict=verdict, relative_plateau=relative_plateau,
+                dip_depth=dip, verdict=verdict, relative_plateau=relative_plateau, kind=kind,
+                relative_finest=relative_finest,
             )
     return ConvergenceStudy(
         system=system, training_dt=training_dt, t_final=float(t_final), n_steps=counts,

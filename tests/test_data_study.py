@@ -187,7 +187,7 @@ def test_a_stride_trains_coarser_than_the_record_and_rk4_learns_its_fourth_order
     fine_plateau = outcomes[1].study.evaluation("linear rk4", "rk4").relative_plateau
     coarse_plateau = coarse.study.evaluation("linear rk4", "rk4").relative_plateau
     assert fine_plateau < 0.01 < coarse_plateau and coarse_plateau / fine_plateau > 8
-    assert outcomes[1].study.model_verdict("linear rk4").startswith("continuous: at a plateau of 0.1")
+    assert outcomes[1].study.model_verdict("linear rk4").startswith("continuous, faithful: at a plateau of 0.1")
     assert coarse.study.model_verdict("linear rk4").startswith("discrete")
     for outcome in outcomes.values():
         assert outcome.study.model_verdict("linear euler").startswith("discrete")

@@ -287,9 +287,45 @@ def test_study_flags_a_scheme_modified_field_discrete_and_the_true_field_continu
     for scheme, order in (("euler", 1), ("midpoint", 2), ("rk4", 4)):
         assert study.evaluation("true field", scheme).rate.rate == pytest.approx(order, abs=0.2)
     assert "discrete" in study.model_verdict("euler-modified")
-    assert "| euler-modified |" in study.swap_table()
-    assert study.evaluation("euler-modified", "rk4").relative_plateau > 0.01
-    assert study.to_dict()["models"]["euler-modified"]["verdict"].startswith("discrete")
+    # moved to RK4 the Euler-modified field converges, to x' = G(x): 5 % of the state off the oscillator
+    moved = study.evaluation("euler-modified", "rk4")
+    assert moved.kind == "another system" and moved.is_continuous and not moved.is_faithful
+    assert 0.04 < moved.relative_plateau < 0.07
+    assert moved.verdict.startswith("continuous, another system: at a plateau of 5.")
+    assert noisy_euler.kind == "faithful" and study.evaluation("noisy continuous", "rk4").relative_plateau < 1e-3
+    assert study.evaluation("true field", "rk4").kind == "faithful"
+    table = study.swap_table()
+    assert "| euler-modified | " in table and "*" in table and "another system" in table and "discrete" in table
+    payload = study.to_dict()["models"]["euler-modified"]
+    assert payload["verdict"].startswith("discrete") and payload["kind"] == "discrete"
+    assert payload["evaluations"]["rk4"]["kind"] == "another system"
+
+
+def test_every_verdict_fits_its_panel_of_the_grid():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    oscillator = HarmonicOscillator()
+    dt = 0.1
+    fields = {"true field": oscillator,
+              "euler-modified": LinearVectorField(2, closed_form_operator(oscillator.step_map(dt), dt, "euler")),
+              "rk4-inverted": LinearVectorField(2, scheme_operator(oscillator.step_map(dt), dt, "rk4"))}
+    x0 = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    study = convergence_study(fields, lambda t: oscillator.solution(x0, t), x0, training_dt=dt, t_final=2.0,
+                              training_schemes={"euler-modified": ["euler"], "rk4-inverted": ["rk4"]}, finer=2)
+    kinds = {e.kind for e in study.evaluations.values()}
+    assert {"discrete", "another system", "faithful", "converging"} <= kinds  # every kind of label is drawn
+    figure = study.plot_grid()
+    renderer = figure.canvas.get_renderer()
+    for ax in figure.axes:
+        panel = ax.get_window_extent(renderer)
+        (label,) = [text for text in ax.texts if text.get_text()]
+        box = label.get_window_extent(renderer)
+        assert panel.x0 <= box.x0 and box.x1 <= panel.x1 and panel.y0 <= box.y0 and box.y1 <= panel.y1, (
+            ax.get_title(), label.get_text())
+    plt.close(figure)
 
 
 def test_a_dip_below_one_percent_of_the_state_is_not_called_discrete():
@@ -304,7 +340,7 @@ def test_a_dip_below_one_percent_of_the_state_is_not_called_discrete():
     study = convergence_study(fields, lambda t: oscillator.solution(x0, t), x0, **arguments)
     evaluation = study.evaluation("rk4-inverted", "rk4")
     assert evaluation.dip_depth < 1e-6 and 1e-7 < evaluation.relative_plateau < 1e-5
-    assert evaluation.verdict.startswith("continuous: at a plateau of 9.6e-05 % of the state")
+    assert evaluation.verdict.startswith("continuous, faithful: at a plateau of 9.6e-05 % of the state")
     strict = convergence_study(fields, lambda t: oscillator.solution(x0, t), x0, significant_error=0.0, **arguments)
     assert strict.model_verdict("rk4-inverted") == "discrete: overfits dt_train"
     assert strict.to_dict()["thresholds"]["significant_error"] == 0.0
@@ -321,7 +357,9 @@ def test_small_study_reproduces_the_finding(tmp_path):
     outcome = run_study(recipe, tmp_path / "out", progress=False, neural_ode=True)
     study = outcome.study
     assert study.model_verdict("mlp euler").startswith("discrete")
-    assert study.model_verdict("mlp rk4").startswith("continuous")
+    assert study.model_verdict("mlp rk4").startswith("continuous, faithful")
+    assert study.model_kind("mlp euler") == "discrete" and study.model_kind("mlp rk4") == "faithful"
+    assert study.evaluation("mlp euler", "rk4").kind == "another system"
     euler_plateau = study.evaluation("mlp euler", "rk4").rms_plateau
     rk4_plateau = study.evaluation("mlp rk4", "rk4").rms_plateau
     assert rk4_plateau < euler_plateau / 5
