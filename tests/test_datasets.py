@@ -103,6 +103,9 @@ def test_wave_dataset_starts_from_the_configured_data():
     torch.testing.assert_close(dataset.states[0], wave.series_solution(dataset.times), rtol=0, atol=0)
     assert (dataset.states[0, 0, :16] - wave.initial_state()[:16]).abs().max() <= wave.truncation_error
     assert dataset.generator["truncation_error_estimate"] == wave.truncation_error
+    assert "d'Alembert" in dataset.generator["velocity"] and "series" in dataset.generator["displacement"]
+    # the velocity at t = 0 is the configured g = 0 exactly, not a truncated series of it
+    assert float(dataset.states[0, 0, 16:].abs().max()) < 1e-15
     energies = wave.band_limited_energy(dataset.states[1:])  # the other trajectories: band-limited data
     assert (energies - energies[:, :1]).abs().max() < 1e-12 * energies.abs().max()
 
