@@ -15,9 +15,10 @@ next 63 M modes (for data whose coefficients decay like n^-3, as x - x^3's do, w
 of that).
 
 The velocity converges one power of n slower: u_t's coefficients are w_n a_n and b_n, for x - x^3 a tail of
-n^-2, and 1000 modes leave it 6e-4 off on the default grid over t in [0, 2] (u: 7e-8). :meth:`WaveEquation.series_solution` therefore takes u_t from
-d'Alembert's formula instead, exact to round-off for any data: with F the odd 2-periodic extension of f (its
-derivative F' the even extension of f') and G the odd extension of g,
+n^-2, and 1000 modes leave it 6e-4 off on the default grid over t in [0, 2] (u: 7e-8).
+:meth:`WaveEquation.series_solution` therefore takes u_t from d'Alembert's formula instead, exact to round-off
+for any data: with F the odd 2-periodic extension of f (its derivative F' the even extension of f') and G the
+odd extension of g,
 
     u_t(x, t) = (c / 2) [F'(x + c t) - F'(x - c t)] + (1 / 2) [G(x + c t) + G(x - c t)],
 
