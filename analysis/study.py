@@ -18,9 +18,10 @@ Numbers reported per (model, evaluation scheme), with the thresholds that decide
 - dip depth: err(dt_train) / plateau; below DIP_THRESHOLD = 0.5 the error rises when dt is refined;
 - rate: the slope of log err against log dt for dt <= dt_train (the asymptotic side: the coarser rungs are
   pre-asymptotic, there to show the dip and the stability limit), on the points above PLATEAU_FACTOR = 3 x the
-  plateau once the curve has flattened (its three finest errors within 10 %), on the asymptotic range that
-  :func:`dynlearn.analysis.fit_convergence_rate` finds there; where that gives no rate of at least
-  CONVERGING_RATE = 0.5, on the whole ladder's.
+  plateau once the curve has flattened (its three finest errors within 10 %) and below half the state's size
+  (larger errors are not asymptotic: :data:`dynlearn.analysis.convergence.ASYMPTOTIC_SIZE`), on the asymptotic
+  range that :func:`dynlearn.analysis.fit_convergence_rate` finds there (two points suffice); where that gives no
+  rate of at least CONVERGING_RATE = 0.5, on the whole ladder's.
 
 Verdicts are three-way, because converging is not the same as converging to the right thing. One threshold
 decides what counts: an error is significant above SIGNIFICANT_ERROR = 1 % of the state (the reference
@@ -32,7 +33,8 @@ trajectory's RMS size; ``significant_error`` changes it).
   the rise is 1e-6 of the state on the oscillator and says nothing about continuity, inside Euler it is 5 %.
   A dip to a plateau below 1 % is judged as the plateau it reaches.
 - **continuous, faithful**: the error converges (within a factor 2 of its plateau at every dt <= dt_train,
-  or at a rate >= 0.5) to a plateau that is not significant, or is still falling and already below 1 %: the
+  or at a rate >= 0.5, or falling step by step, by a factor of 2 or more, where it bends onto its plateau too
+  smoothly for a rate) to a plateau that is not significant, or is still falling and already below 1 %: the
   model is a vector field, and in this scheme it is the system's.
 - **continuous, another system**: it converges, to a significant plateau: to the solution of x' = G(x),
   which is not the system (G trained inside Euler and moved to RK4: 5 % of the state on the oscillator, 28 %
@@ -61,7 +63,7 @@ import torch
 from dynlearn._checks import as_positive_step, steps_in
 from dynlearn.tableaus import get_tableau
 
-from .convergence import convergence_test
+from .convergence import ASYMPTOTIC_SIZE, convergence_test
 from .rates import SLOPE_TOLERANCE, ConvergenceRate, fit_convergence_rate
 
 __all__ = ["DIP_THRESHOLD", "CONVERGING_RATE", "SIGNIFICANT_ERROR", "VERDICT_KINDS",
@@ -143,10 +145,16 @@ def _plateau_reached(errors: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(finest)) and finest.max() <= 1.1 * finest.min())
 
 
-def _fit(dts: np.ndarray, errors: np.ndarray, plateau: float) -> ConvergenceRate | None:
+def _fit(dts: np.ndarray, errors: np.ndarray, plateau: float, ceiling: float) -> ConvergenceRate | None:
     floor = PLATEAU_FACTOR * plateau if _plateau_reached(errors) else None
-    fitted = fit_convergence_rate(dts, errors, floor=floor, min_points=2)
+    fitted = fit_convergence_rate(dts, errors, floor=floor, ceiling=ceiling, min_points=2)
     return fitted if fitted.found else None
+
+
+def _falls(errors: np.ndarray) -> bool:
+    """The error falls as dt is refined: every step down the ladder lowers it (or raises it by under 10 %), and
+    by a factor of 2 or more in all."""
+    return bool(np.all(errors[1:] <= 1.1 * errors[:-1]) and errors[-1] * 2 <= errors[0])
 
 
 def _plateau(errors: np.ndarray) -> float:
@@ -167,13 +175,15 @@ def _verdict(errors: np.ndarray, base_index: int, rate: ConvergenceRate | None, 
             how += f" (its dip at dt_train is below the {100 * significant:g} % that counts)"
         elif _plateau_reached(errors):
             how += " for dt <= dt_train"
-    elif rate is not None and rate.rate >= CONVERGING_RATE:
+    elif (rate is not None and rate.rate >= CONVERGING_RATE) or _falls(errors[base_index:]):
+        order = f"at order {rate.rate:.1f}" if rate is not None and rate.rate >= CONVERGING_RATE else (
+            "(no asymptotic order on this ladder)")
         if _plateau_reached(errors):
-            how = f"converges at order {rate.rate:.1f} to a plateau of {_percent(relative_plateau)} of the state"
+            how = f"converges {order} to a plateau of {_percent(relative_plateau)} of the state"
         elif relative_finest <= significant:
-            how = f"converges at order {rate.rate:.1f} ({_percent(relative_finest)} of the state at the finest dt)"
+            how = f"converges {order} ({_percent(relative_finest)} of the state at the finest dt)"
         else:
-            return "converging", (f"continuous: converges at order {rate.rate:.1f}, no plateau yet "
+            return "converging", (f"continuous: converges {order}, no plateau yet "
                                   f"({_percent(relative_finest)} of the state at the finest dt)")
     else:
         return "inconclusive", "inconclusive"
@@ -332,8 +342,9 @@ class ConvergenceStudy:
                 if j == 0:
                     ax.set_ylabel("RMS error" if self.judged_on == "rms" else "error at T")
                 ax.grid(True, which="both", alpha=0.2)
-        figure.suptitle(f"{self.system}: learned fields in every scheme (dotted: training dt; grey: true field; "
-                        f"red: discrete, orange: another system, blue: faithful)", fontsize=9)
+        figure.suptitle(f"{self.system}: learned fields in every scheme (dotted: training dt; grey line: true field)\n"
+                        f"red: discrete, orange: another system, blue: faithful, green: still converging",
+                        fontsize=9)
         figure.tight_layout()
         return figure
 
@@ -398,9 +409,10 @@ def convergence_study(
             judged_plateau = rms_plateau if judged_on == "rms" else plateau
             dip = float(judged[base_index] / judged_plateau) if judged_plateau > 0 else math.inf
             dts = np.asarray(final.dts)
-            fitted = _fit(dts[base_index:], judged[base_index:], judged_plateau)
+            ceiling = ASYMPTOTIC_SIZE * size if size > 0 else None  # errors that large are pre-asymptotic
+            fitted = _fit(dts[base_index:], judged[base_index:], judged_plateau, ceiling)
             if fitted is None or fitted.rate < CONVERGING_RATE:  # too few points above the plateau there
-                fitted = _fit(dts, judged, judged_plateau) or fitted
+                fitted = _fit(dts, judged, judged_plateau, ceiling) or fitted
             relative_plateau = judged_plateau / size if size > 0 else math.inf
             relative_finest = float(judged[-1]) / size if size > 0 else math.inf
             kind, verdict = _verdict(judged, base_index, fitted, judged_plateau, dip, relative_plateau, relative_finest,

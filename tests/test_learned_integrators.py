@@ -328,6 +328,23 @@ def test_every_verdict_fits_its_panel_of_the_grid():
     plt.close(figure)
 
 
+def test_an_error_that_bends_onto_its_plateau_converges_without_an_order():
+    # A field 5 % off the oscillator's, in Euler: the error falls from 33 % to 2.8 % of the state as dt is refined
+    # 16-fold, bending all the way onto its plateau, so no asymptotic order exists on the ladder; it converges.
+    oscillator = HarmonicOscillator()
+    x0 = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    kinds = {}
+    for size in (0.05, 0.3):
+        field = oscillator.matrix + size * torch.tensor([[0.3, 0.1], [-0.2, 0.4]], dtype=torch.float64)
+        wrong = LinearVectorField(2, field)
+        study = convergence_study({"wrong": wrong}, lambda t: oscillator.solution(x0, t), x0, training_dt=0.1,
+                                  t_final=2.0, schemes=["euler"], training_schemes={"wrong": ["euler"]}, finer=4)
+        kinds[size] = study.evaluation("wrong", "euler")
+    assert kinds[0.05].kind == "converging" and "no asymptotic order on this ladder" in kinds[0.05].verdict
+    assert kinds[0.05].rate is None or kinds[0.05].rate.rate < 0.5
+    assert kinds[0.3].kind == "another system" and 0.1 < kinds[0.3].relative_plateau < 0.2
+
+
 def test_a_dip_below_one_percent_of_the_state_is_not_called_discrete():
     # The RK4-inverted operator reproduces exact data at dt_train to round-off and is O(dt^4) off the truth:
     # its error rises from 1e-15 to 1e-6 of the state when dt is refined. That dip is RK4's own trained-in error,
