@@ -147,9 +147,9 @@ def fit_convergence_rate(
     outside ``window`` = (dt_min, dt_max), when the error is at or below ``floor`` (a number, or one per point,
     e.g. an estimate of accumulated round-off) or at or above ``ceiling`` (errors as large as the solution itself
     are not in the asymptotic regime, whatever their slopes: a saturated error can fall slowly and straight),
-    and, with ``select_range``, when they lie outside the asymptotic
-    range: the longest run of neighbours whose local slopes agree within ``slope_tolerance`` and exceed it (the
-    module docstring says why; coarser points are pre-asymptotic, finer ones past the range, a floor).
+    and, with ``select_range``, when they lie outside the asymptotic range: the longest run of neighbours whose
+    local slopes agree within ``slope_tolerance`` and exceed it, and whose surroundings say the error has settled
+    on its power law (the module docstring says how; coarser points are pre-asymptotic, finer ones a floor).
 
     Args:
         dts: step sizes (> 0, distinct by more than one part in 10^6), any order.
