@@ -310,8 +310,9 @@ def _write_report(outcome: StudyOutcome, folder: Path) -> list[Path]:
         "Rate: fitted for dt <= dt_train on the asymptotic range of the errors above the plateau (local slopes "
         "within 0.15 of each other). An error is significant above 1% of the trajectory's RMS size. Verdicts: "
         "err(dt_train)/plateau < 0.5 with a significant plateau is discrete (a smaller rise is the scheme's own "
-        "trained-in error); converging (at its plateau for dt <= dt_train, or at a rate >= 0.5) to a plateau that is "
-        "not significant is continuous and faithful, to a significant one continuous but another system.",
+        "trained-in error); converging (at its plateau for dt <= dt_train, at a rate >= 0.5, or falling step by step "
+        "by 2x or more) to a plateau that is not significant is continuous and faithful, to a significant one "
+        "continuous but another system.",
         "",
         "![convergence grid](convergence_grid.png)",
         "",

@@ -321,7 +321,7 @@ def _settled(log_dt: np.ndarray, log_error: np.ndarray, slopes: np.ndarray, firs
     off_law: list[tuple[float, float]] = []  # (log dt, log excess) of the finer points above the law
     for position in range(last + 1, len(log_dt)):
         law = intercept + rate * log_dt[position]
-        excess = math.exp(log_error[position] - law) - 1  # e / (C dt^r) - 1
+        excess = math.expm1(min(log_error[position] - law, 700.0))  # e / (C dt^r) - 1 (capped: no overflow)
         if excess < -ON_THE_LAW:
             return f"finer than the run of slopes {rate:.2f}, the error falls faster than its power law"
         if excess > ON_THE_LAW / 5:

@@ -214,19 +214,18 @@ class ConvergenceStudy:
     def model_verdict(self, model: str) -> str:
         """The verdict in the scheme(s) the model was trained in (the least favourable one), or, for a model
         trained in none (the true field), in the highest-order scheme."""
-        evaluations = self._judged_evaluations(model)
-        if not evaluations:
-            return "not evaluated in its training scheme"
-        return min(evaluations, key=lambda e: VERDICT_KINDS.index(e.kind)).verdict
+        judged = self._least_favourable(model)
+        return judged.verdict if judged else "not evaluated in its training scheme"
 
     def model_kind(self, model: str) -> str:
         """The kind (one of VERDICT_KINDS) of :meth:`model_verdict`."""
-        evaluations = self._judged_evaluations(model)
-        return min((e.kind for e in evaluations), key=VERDICT_KINDS.index) if evaluations else "inconclusive"
+        judged = self._least_favourable(model)
+        return judged.kind if judged else "inconclusive"
 
-    def _judged_evaluations(self, model: str) -> list[SchemeEvaluation]:
+    def _least_favourable(self, model: str) -> SchemeEvaluation | None:
         trained = self.training_schemes.get(model) or (max(self.schemes, key=lambda s: get_tableau(s).order),)
-        return [self.evaluations[(model, s)] for s in trained if (model, s) in self.evaluations]
+        judged = [self.evaluations[(model, s)] for s in trained if (model, s) in self.evaluations]
+        return min(judged, key=lambda e: VERDICT_KINDS.index(e.kind)) if judged else None
 
     def summary_table(self) -> str:
         """Markdown: per model and evaluation scheme, rate (window), plateau, dip depth, verdict."""
