@@ -218,7 +218,7 @@ def _differentiable(omega: torch.Tensor, regularisation: float,
                     solution: _Solution | None = None) -> tuple[torch.Tensor, _Solution]:
     """P (float64, on ``omega``'s device, differentiable in ``omega``) and the solution it came from."""
     omega64 = _checked(omega, regularisation)
-    if solution is None or solution.p is None:
+    if solution is None:
         solution = _solve(omega64.detach().cpu().numpy(), float(regularisation))
     if solution.kind == "damped":
         return _damped(omega64, float(regularisation)), solution

@@ -166,6 +166,9 @@ def test_the_inertia_of_p_counts_the_eigenvalues_outside_the_circle(stable, unst
         omega = torch.from_numpy(matrix)
         eigenvalues = lyapunov_eigenvalues(omega)
         assert int((eigenvalues < 0).sum()) == int((moduli > 1).sum())
+        raw = torch.linalg.eigvalsh(solve_discrete_lyapunov(omega))  # no count imposed on these
+        if float(raw.abs().max() / raw.abs().min()) < 1e12:  # conditioned well enough for signs to be exact
+            assert int((raw < 0).sum()) == int((moduli > 1).sum())
         # the prior is (2) over those eigenvalues (those far below zero give exp(-|p - 1| / 4) = 0: module docstring)
         expected = float(torch.exp(-(eigenvalues[eigenvalues < 0] - 1).abs() / 4).sum())
         assert float(stability_prior(omega)) == pytest.approx(expected, rel=1e-6, abs=1e-300)
