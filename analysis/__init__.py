@@ -1,17 +1,24 @@
-"""Analysis of learned and numerical dynamics: convergence tests and rate fitting, the convergence study of
-learned vector fields (continuous model or discrete map?), operator reconstruction, and the end-to-end
-learned-integrator experiment (``run_study``, behind ``dynlearn study``), and the physics-aware autoencoder
-experiment (``train_run``, ``evaluate_run``, behind ``dynlearn train autoencoder`` and ``dynlearn evaluate``), and the
-same learned-integrator experiment on recorded fields in POD modes (``run_data_study``, behind ``dynlearn study
---data``)."""
+"""Instruments for learned and numerical dynamics: rate fitting, convergence tests, the convergence study of
+learned vector fields (continuous model or discrete map?), operator reconstruction, POD modes, plots and
+hypothesis strategies. Instruments use the core (and numpy, scipy, sympy, matplotlib) only.
 
-from .convergence import ConvergenceResult, convergence_test, round_off_floor
-from .data_study import DataStudyRecipe, run_data_study
-from .experiment import RECIPES, StudyRecipe, run_study
-from .modes import ProperOrthogonalDecomposition
-from .physics_aware import AUTOENCODER_RECIPES, AutoencoderRecipe, evaluate_run, train_run
-from .rates import ConvergenceRate, fit_convergence_rate
-from .reconstruction import (
+    rates.py           fit_convergence_rate: the observed order on the ladder's asymptotic range
+    convergence.py     convergence_test: error against dt of every scheme, fitted orders
+    study.py           convergence_study: every learned field in every scheme, with a verdict
+    reconstruction.py  the operator a linear model learned: logarithm_operator, scheme_operator, ...
+    modes.py           ProperOrthogonalDecomposition
+    plots.py           convergence plots
+    testing.py         hypothesis strategies (stable_matrices)
+
+The experiments that compose instruments, models and data (the learned-integrator study behind ``dynlearn
+study``, the recorded-field study, the autoencoder evaluation, the convergence demonstration) live in
+:mod:`dynlearn.analysis.experiments`; importing an instrument loads none of them.
+"""
+
+from dynlearn.analysis.convergence import ConvergenceResult, convergence_test, round_off_floor
+from dynlearn.analysis.modes import ProperOrthogonalDecomposition
+from dynlearn.analysis.rates import ConvergenceRate, fit_convergence_rate
+from dynlearn.analysis.reconstruction import (
     LogarithmWarning,
     closed_form_operator,
     closest_stencil,
@@ -20,22 +27,15 @@ from .reconstruction import (
     relative_error,
     scheme_operator,
 )
-from .study import ConvergenceStudy, SchemeEvaluation, convergence_study, study_ladder
+from dynlearn.analysis.study import ConvergenceStudy, SchemeEvaluation, convergence_study, study_ladder
 
 __all__ = [
-    "AUTOENCODER_RECIPES",
-    "AutoencoderRecipe",
-    "evaluate_run",
-    "train_run",
-    "RECIPES",
     "ConvergenceRate",
     "ConvergenceResult",
     "ConvergenceStudy",
-    "DataStudyRecipe",
     "LogarithmWarning",
     "ProperOrthogonalDecomposition",
     "SchemeEvaluation",
-    "StudyRecipe",
     "closed_form_operator",
     "closest_stencil",
     "convergence_study",
@@ -45,8 +45,6 @@ __all__ = [
     "logarithm_operator",
     "relative_error",
     "round_off_floor",
-    "run_data_study",
-    "run_study",
     "scheme_operator",
     "study_ladder",
 ]

@@ -21,15 +21,14 @@ import dataclasses
 import math
 from typing import Callable, Literal, Sequence
 
-import numpy as np
 import torch
 
-from dynlearn._checks import as_finite_time, as_positive_step, check_state, steps_in
-from dynlearn.integrate import VectorField, rollout
-from dynlearn.tableau import ButcherTableau
-from dynlearn.tableaus import get_tableau
+from dynlearn._checks import as_finite_time, as_integer, as_positive_step, check_state, steps_in
+from dynlearn.integration.rollout import VectorField, rollout
+from dynlearn.integration.tableau import ButcherTableau
+from dynlearn.integration.tableaus import get_tableau
 
-from .rates import SLOPE_TOLERANCE, ConvergenceRate, fit_convergence_rate
+from dynlearn.analysis.rates import SLOPE_TOLERANCE, ConvergenceRate, fit_convergence_rate
 
 __all__ = ["ConvergenceResult", "convergence_test", "round_off_floor", "ASYMPTOTIC_SIZE"]
 
@@ -155,7 +154,7 @@ class ConvergenceResult:
     def plot(self, ax=None, *, reference_slopes: bool = True):
         """Log-log plot of error against dt per scheme (hollow markers: points left out of the fit), dashed
         reference slopes of each theoretical order, and the training dt marked. Returns the matplotlib Axes."""
-        from .plots import plot_convergence
+        from dynlearn.analysis.plots import plot_convergence
 
         return plot_convergence(self, ax=ax, reference_slopes=reference_slopes)
 
@@ -178,9 +177,8 @@ def _ladder(
         counts = [steps_in(interval, dt, interval_name="t_final - t0", dt_name="dt") for dt in dts]
     else:
         counts = list(n_steps)
-        for count in counts:
-            if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-                raise ValueError(f"n_steps must hold positive integers, got {count!r}")
+        for index, count in enumerate(counts):
+            as_integer(f"n_steps[{index}]", count)
     counts = [int(c) for c in counts]
     if len(set(counts)) != len(counts):
         raise ValueError(f"the ladder repeats a step count: {counts}")
@@ -302,7 +300,7 @@ def convergence_test(
             return torch.linalg.vector_norm(differences.reshape(differences.shape[0], -1), dim=1)
         return torch.stack([torch.as_tensor(norm(d)) for d in differences])
 
-    from tqdm.auto import tqdm
+    from dynlearn.progress import progress as progress_display
 
     errors: dict[str, list[float]] = {name: [] for name in names}
     auto_floors: list[float] = []
@@ -323,7 +321,7 @@ def convergence_test(
             scale = 1.0 if relative else max(float(exact_size.max()), 1.0)
             auto_floors.append(round_off_floor(count, scale, real_dtype))
             sizes.append(float(torch.sqrt(torch.mean(exact_size**2))))
-            for tableau in tqdm(tableaus, desc=f"{count} steps", disable=not progress, leave=False):
+            for tableau in progress_display(tableaus, total=len(tableaus), description=f"{count} steps", enabled=progress):
                 trajectory = rollout(f, x0, t0, dt, count, tableau, allow_nonfinite=True)[::stride]
                 approximate = trajectory[-1:] if error == "final" else trajectory[1:]
                 per_time = distances(approximate - exact)

@@ -51,9 +51,9 @@ class ProperOrthogonalDecomposition:
         if n < 2:
             raise ValueError(f"a POD needs at least 2 snapshots, got {n}")
         if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= min(n - 1, m):
-            raise ValueError(
-                f"rank={rank!r}: must be an integer from 1 to min(n_snapshots - 1, n_values) = {min(n - 1, m)} "
-                f"(centring removes one dimension from {n} snapshots)"
+            raise ValueError(  # as_integer's message, with why the bound is what it is
+                f"rank must be an integer in [1, {min(n - 1, m)}] (min(n_snapshots - 1, n_values): centring removes "
+                f"one dimension from {n} snapshots), got {rank!r}"
             )
         if not bool(torch.isfinite(snapshots).all()):
             raise ValueError("snapshots contain NaN or infinite values (mask them out first, e.g. land)")

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .convergence import ConvergenceResult
-
-__all__ = ["plot_convergence"]
+__all__ = ["ConvergenceData", "plot_convergence"]
 
 
-def plot_convergence(result: "ConvergenceResult", ax=None, *, reference_slopes: bool = True):
+class ConvergenceData(Protocol):
+    """What a convergence plot reads (a :class:`dynlearn.analysis.convergence.ConvergenceResult` has it all)."""
+
+    dts: Sequence[float]
+    schemes: Sequence[str]
+    errors: Mapping[str, Sequence[float]]
+    rates: Mapping[str, Any]  # a fitted ConvergenceRate (``used``, ``rate``), or None
+    orders: Mapping[str, int]
+    training_dt: float | None
+    error_kind: str
+    t0: float
+    t_final: float
+
+
+def plot_convergence(result: ConvergenceData, ax=None, *, reference_slopes: bool = True):
     """Error against dt on log-log axes, one line per scheme.
 
     Filled markers are the points the rate fit used, hollow ones those it left out (floor, window). A dashed

@@ -45,6 +45,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy import stats
+from dynlearn._checks import as_integer, as_positive_number
 
 __all__ = ["ConvergenceRate", "fit_convergence_rate", "SLOPE_TOLERANCE"]
 
@@ -180,10 +181,8 @@ def fit_convergence_rate(
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     if window is not None and not (len(window) == 2 and 0 < window[0] < window[1]):
         raise ValueError(f"window must be (dt_min, dt_max) with 0 < dt_min < dt_max, got {window!r}")
-    if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 2:
-        raise ValueError(f"min_points must be an integer >= 2, got {min_points!r}")
-    if not (isinstance(slope_tolerance, (int, float)) and 0 < slope_tolerance < math.inf):
-        raise ValueError(f"slope_tolerance must be a finite number > 0, got {slope_tolerance!r}")
+    as_integer("min_points", min_points, minimum=2)
+    as_positive_number("slope_tolerance", slope_tolerance)
     floors = None
     if floor is not None:
         floors = np.broadcast_to(np.asarray(floor, dtype=float), dt_array.shape)

@@ -24,8 +24,8 @@ import sympy
 import torch
 from scipy import linalg
 
-from dynlearn.tableau import ButcherTableau
-from dynlearn.tableaus import get_tableau
+from dynlearn.integration.tableau import ButcherTableau
+from dynlearn.integration.tableaus import get_tableau
 
 __all__ = [
     "LogarithmWarning",

@@ -61,10 +61,10 @@ import numpy as np
 import torch
 
 from dynlearn._checks import as_positive_step, steps_in
-from dynlearn.tableaus import get_tableau
+from dynlearn.integration.tableaus import get_tableau
 
-from .convergence import ASYMPTOTIC_SIZE, convergence_test
-from .rates import SLOPE_TOLERANCE, ConvergenceRate, fit_convergence_rate
+from dynlearn.analysis.convergence import ASYMPTOTIC_SIZE, convergence_test
+from dynlearn.analysis.rates import SLOPE_TOLERANCE, ConvergenceRate, fit_convergence_rate
 
 __all__ = ["DIP_THRESHOLD", "CONVERGING_RATE", "SIGNIFICANT_ERROR", "VERDICT_KINDS",
            "SchemeEvaluation", "ConvergenceStudy", "convergence_study", "study_ladder"]

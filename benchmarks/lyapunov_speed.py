@@ -28,7 +28,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from dynlearn.lyapunov import lyapunov_eigenvalues, solve_discrete_lyapunov, stability_prior
+from dynlearn.autoencoder.lyapunov import lyapunov_eigenvalues, solve_discrete_lyapunov, stability_prior
 
 
 def stable_map(k: int, non_normality: float, seed: int = 0) -> np.ndarray:

@@ -24,6 +24,7 @@ import torch
 
 from dynlearn.datasets.format import TrajectoryDataset
 from dynlearn.datasets.sst import SeaSurfaceTemperature
+from dynlearn._checks import as_integer
 
 __all__ = ["Normalisation", "fit_normalisation", "normalise_dataset", "to_celsius", "year_fraction"]
 
@@ -110,8 +111,7 @@ def fit_normalisation(
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     if scaling not in _SCALINGS:
         raise ValueError(f"scaling must be one of {_SCALINGS}, got {scaling!r}")
-    if isinstance(harmonics, bool) or not isinstance(harmonics, int) or harmonics < 0:
-        raise ValueError(f"harmonics must be an integer >= 0, got {harmonics!r}")
+    as_integer("harmonics", harmonics, minimum=0)
     if method == "mean":
         harmonics = 0
     try:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Literal
 
 import torch
 
-from dynlearn._checks import steps_in
-from dynlearn.integrate import time_grid
+from dynlearn._checks import as_integer, steps_in
+from dynlearn.integration.rollout import time_grid
 from dynlearn.systems.base import System
 
 from .format import TrajectoryDataset
@@ -27,11 +27,15 @@ __all__ = ["generate_dataset", "generate_cylinder_dataset", "generate_synthetic_
 _BATCH = 64  # trajectories integrated together by the numerical generator
 
 
+#: trajectories sampled when neither a number nor initial conditions are given (the API's and the CLI's default)
+DEFAULT_TRAJECTORIES = 10
+
+
 def generate_dataset(
     system: System,
     *,
-    dt: float,
-    t_final: float,
+    dt: float = 0.05,
+    t_final: float = 50.0,
     n_trajectories: int | None = None,
     initial_conditions: torch.Tensor | None = None,
     seed: int = 0,
@@ -41,7 +45,7 @@ def generate_dataset(
     """Trajectories of ``system`` from t = 0 to ``t_final`` sampled every ``dt`` (which must divide t_final).
 
     Initial conditions are ``initial_conditions`` ``(n, *state_shape)`` when given, otherwise ``n_trajectories``
-    (default 1) draws from the system's documented distribution with a generator seeded by ``seed``.
+    (default :data:`DEFAULT_TRAJECTORIES`, 10) draws from the system's documented distribution with a generator seeded by ``seed``.
     Everything is checked before any work: a bad dt, an initial state of the wrong shape or one the exact
     solution does not cover (a pendulum on its separatrix) fail with a clear message.
     """
@@ -66,9 +70,8 @@ def generate_dataset(
             raise ValueError(f"{system.name}: initial_conditions contain NaN or inf")
         n = initial_conditions.shape[0]
     else:
-        n = 1 if n_trajectories is None else n_trajectories
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n_trajectories must be a positive integer, got {n_trajectories!r}")
+        n = DEFAULT_TRAJECTORIES if n_trajectories is None else n_trajectories
+        as_integer("n_trajectories", n)
 
     if method == "analytical":
         if not system.has_solution:
@@ -76,11 +79,13 @@ def generate_dataset(
         x0, states = system.analytical_trajectories(times, initial_conditions, n, generator)
         details = {"kind": "analytical", **system.analytical_details()}
     else:
-        from tqdm.auto import tqdm
+        from dynlearn.progress import progress as progress_display
 
         x0 = system.sample_initial_conditions(n, generator) if initial_conditions is None else initial_conditions
         pieces = []
-        for start in tqdm(range(0, n, _BATCH), desc=f"{system.name}: integrating", disable=not progress):
+        batches = range(0, n, _BATCH)
+        for start in progress_display(batches, total=len(batches), description=f"{system.name}: integrating",
+                                      enabled=progress):
             batch = x0[start : start + _BATCH]
             pieces.append(system.numerical_solution(batch, times).movedim(0, 1))
         states = torch.cat(pieces)
@@ -129,8 +134,7 @@ def generate_cylinder_dataset(
     else:
         raise ValueError(f"cylinder: preset must be one of {sorted(PRESETS)} or a CylinderPreset, got {preset!r}")
     if n_snapshots is not None:
-        if isinstance(n_snapshots, bool) or not isinstance(n_snapshots, int) or n_snapshots < 2:
-            raise ValueError(f"cylinder: n_snapshots must be an integer >= 2, got {n_snapshots!r}")
+        as_integer("cylinder: n_snapshots", n_snapshots, minimum=2)
         settings = dataclasses.replace(settings, n_snapshots=n_snapshots)
     result = simulate(reynolds, settings, velocity=velocity, device=device, progress=progress)
     if velocity:
@@ -207,8 +211,7 @@ def generate_synthetic_sst_dataset(
 
     from .sst import REGIONS, SeaSurfaceTemperature
 
-    if isinstance(years, bool) or not isinstance(years, int) or years < 1:
-        raise ValueError(f"synthetic SST: years must be an integer >= 1, got {years!r}")
+    as_integer("synthetic SST: years", years)
     try:
         first = np.datetime64(start, "D")
     except ValueError:

@@ -109,10 +109,6 @@ class SeaSurfaceTemperature:
     def n_times(self) -> int:
         return self.temperature.shape[0]
 
-    @property
-    def ocean_fraction(self) -> float:
-        return float(1.0 - self.mask.mean())
-
     def ocean_mean(self) -> np.ndarray:
         """Area-weighted (cos latitude) mean over unmasked cells, ``(n_times,)`` in degrees Celsius."""
         weights = np.cos(np.deg2rad(self.latitude))[:, None] * (~self.mask)

@@ -13,6 +13,7 @@ from typing import Sequence
 import torch
 
 from .format import TrajectoryDataset
+from dynlearn._checks import as_integer
 
 __all__ = ["split_trajectories", "OneStepPairs", "StepWindows", "WholeTrajectories"]
 
@@ -62,8 +63,7 @@ class StepWindows(torch.utils.data.Dataset):
     def __init__(
         self, dataset: TrajectoryDataset, steps: int, trajectories: torch.Tensor | Sequence[int] | None = None
     ) -> None:
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        as_integer("steps", steps)
         if steps >= dataset.n_times:
             raise ValueError(f"steps = {steps} needs trajectories of more than {steps} times; they have {dataset.n_times}")
         self.states = _select(dataset, trajectories)

@@ -1,4 +1,8 @@
-"""Argument checks shared by the public functions: fail early, name the argument, say what is allowed."""
+"""Argument checks shared by the whole library: fail early, name the argument, say what is allowed.
+
+The one validation idiom of dynlearn: every public function and settings dataclass checks its numbers with
+these helpers, so a bad value always reads "NAME must be WHAT IS ALLOWED, got VALUE".
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import numbers
 
 import torch
 
-__all__ = ["as_positive_step", "as_finite_time", "as_step_count", "check_state"]
+__all__ = ["as_positive_step", "as_positive_number", "as_number_in", "as_finite_time", "as_step_count",
+           "as_integer", "check_state", "steps_in"]
 
 
 def _as_real(name: str, value: object) -> float:
@@ -30,6 +35,19 @@ def as_positive_step(name: str, value: object) -> float:
     return number
 
 
+def as_positive_number(name: str, value: object) -> float:
+    """``value`` as a float, checked finite and > 0 (a rate, a size, a tolerance)."""
+    return as_positive_step(name, value)
+
+
+def as_number_in(name: str, value: object, low: float, high: float, *, include_high: bool = False) -> float:
+    """``value`` as a float in [low, high) (or [low, high] with ``include_high``)."""
+    number = _as_real(name, value)
+    if not (low <= number < high or (include_high and number == high)):
+        raise ValueError(f"{name} must lie in [{low:g}, {high:g}{']' if include_high else ')'}, got {number!r}")
+    return number
+
+
 def as_finite_time(name: str, value: object) -> float:
     """``value`` as a float, checked finite."""
     number = _as_real(name, value)
@@ -47,10 +65,13 @@ def as_step_count(name: str, value: object) -> int:
     return int(value)
 
 
-def as_positive_integer(name: str, value: object) -> int:
-    """``value`` as an int, checked integral (not a bool) and >= 1; a ValueError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def as_integer(name: str, value: object, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` as an int (numpy integers accepted, bools not), checked ``minimum <= value <= maximum``."""
+    allowed = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
     return int(value)
 
 

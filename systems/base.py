@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import math
 import warnings
 from typing import Any, ClassVar, Sequence
 
 import torch
 
-from dynlearn.adaptive import odeint
+from dynlearn._checks import as_positive_number
+from dynlearn.integration.adaptive import odeint
 
 __all__ = ["Parameter", "PrecisionWarning", "System", "as_times", "check_positive"]
 
@@ -33,10 +33,7 @@ class Parameter:
 
 def check_positive(system: str, name: str, value: float) -> float:
     """``value`` as a float, finite and > 0, or a ValueError naming the system and the parameter."""
-    number = float(value)
-    if not math.isfinite(number) or number <= 0:
-        raise ValueError(f"{system}: {name} must be a finite number > 0, got {value!r}")
-    return number
+    return as_positive_number(f"{system}: {name}", value)
 
 
 class System(abc.ABC):

@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from dynlearn.integrate import rollout
+from dynlearn.integration.rollout import rollout
+from dynlearn._checks import as_integer, as_positive_number
 
 __all__ = ["SyntheticSeaSurface", "GULF_COASTLINE", "gulf_land_mask"]
 
@@ -102,9 +103,7 @@ class SyntheticSeaSurface:
         if not (isinstance(self.resolution, (int, float)) and 0.05 <= self.resolution <= 2.0):
             raise ValueError(f"synthetic SST: resolution must be between 0.05 and 2 degrees, got {self.resolution!r}")
         for name in ("relaxation_time", "through_flow_speed", "loop_speed", "loop_period", "eddy_decay"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"synthetic SST: {name} must be a finite number > 0, got {value!r}")
+            as_positive_number(f"synthetic SST: {name}", getattr(self, name))
         for name in ("diffusivity", "eddy_speed", "weather_amplitude"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -228,12 +227,10 @@ class SyntheticSeaSurface:
         """Daily fields over ``days`` days (after ``spin_up_days`` discarded): a dict with ``temperature``
         ``(days, n_lat, n_lon)`` (C, NaN on land), ``latitude``, ``longitude``, ``dates`` (``datetime64[s]``,
         midnight of each day from ``start``), ``mask`` and the settings."""
-        from tqdm.auto import tqdm
+        from dynlearn.progress import progress as progress_display
 
-        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-            raise ValueError(f"synthetic SST: days must be an integer >= 1, got {days!r}")
-        if isinstance(spin_up_days, bool) or not isinstance(spin_up_days, int) or spin_up_days < 0:
-            raise ValueError(f"synthetic SST: spin_up_days must be an integer >= 0, got {spin_up_days!r}")
+        as_integer("synthetic SST: days", days)
+        as_integer("synthetic SST: spin_up_days", spin_up_days, minimum=0)
         if not 0 < courant <= 1:
             raise ValueError(f"synthetic SST: courant must be in (0, 1] (upwind advection is unstable beyond 1), got {courant}")
         try:
@@ -287,7 +284,7 @@ class SyntheticSeaSurface:
 
         state = torch.as_tensor(self.equilibrium(day_of_year - spin_up_days), **kwargs)
         out = np.empty((days, *self.mask.shape))
-        for day in tqdm(range(total), desc="synthetic SST (days)", disable=not progress):
+        for day in progress_display(range(total), total=total, description="synthetic SST (days)", enabled=progress):
             if day >= spin_up_days:
                 out[day - spin_up_days] = state.cpu().numpy()
             state = rollout(field, state, t0=float(day), dt=dt, n_steps=steps_per_day, scheme="ssprk3")[-1]

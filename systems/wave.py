@@ -44,6 +44,7 @@ import torch
 from scipy import integrate
 
 from .base import Parameter, System, as_times, check_positive
+from dynlearn._checks import as_integer
 
 __all__ = ["WaveEquation", "SECOND_DERIVATIVE_STENCILS", "sine_coefficients"]
 
@@ -145,8 +146,7 @@ class WaveEquation(System):
     ) -> None:
         self.speed = check_positive(self.name, "speed", speed)
         for label, value, minimum in (("nodes", nodes, 1), ("n_modes", n_modes, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-                raise ValueError(f"{self.name}: {label} must be an integer >= {minimum}, got {value!r}")
+            as_integer(f"{self.name}: {label}", value, minimum=minimum)
         if stencil_order not in SECOND_DERIVATIVE_STENCILS:
             raise ValueError(f"{self.name}: stencil_order must be 2, 4 or 6, got {stencil_order!r}")
         self.nodes, self.n_modes, self.stencil_order = int(nodes), int(n_modes), int(stencil_order)

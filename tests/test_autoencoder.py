@@ -18,10 +18,10 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from dynlearn.autoencoder import AutoencoderLoss, PhysicsAwareAutoencoder, snapshot_windows
-from dynlearn.autoencoder_training import AutoencoderTraining, train_autoencoder
+from dynlearn.autoencoder.model import AutoencoderLoss, PhysicsAwareAutoencoder, snapshot_windows
+from dynlearn.autoencoder.training import AutoencoderTrainingSettings, train_autoencoder
 from dynlearn.datasets import TrajectoryDataset, write_dataset
-from dynlearn.lyapunov import lyapunov_eigenvalues, solve_discrete_lyapunov, spectral_radius, stability_prior
+from dynlearn.autoencoder.lyapunov import lyapunov_eigenvalues, solve_discrete_lyapunov, spectral_radius, stability_prior
 
 matrices = arrays(np.float64, st.tuples(st.integers(1, 6)).map(lambda s: (s[0], s[0])),
                   elements=st.floats(-2.0, 2.0, allow_nan=False))
@@ -258,22 +258,22 @@ def test_short_training_lowers_the_loss_and_keeps_the_aware_map_stable():
     windows = snapshot_windows(snapshots[:100], 2)
     model = PhysicsAwareAutoencoder(64, latent=6, seed=0)
     history = train_autoencoder(model, windows, AutoencoderLoss(kappa=1.0),
-                                AutoencoderTraining(epochs=150, progress=False))
+                                AutoencoderTrainingSettings(epochs=150, progress=False))
     assert history.loss[-1] < 0.05 * history.loss[0]
     assert spectral_radius(model.omega) <= 1 + 1e-3
     bad = windows.clone()
     bad[3, 1, 7] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
-        train_autoencoder(PhysicsAwareAutoencoder(64, latent=6), bad, settings=AutoencoderTraining(epochs=1, progress=False))
+        train_autoencoder(PhysicsAwareAutoencoder(64, latent=6), bad, settings=AutoencoderTrainingSettings(epochs=1, progress=False))
 
 
 def test_resumed_training_continues_exactly_where_it_stopped(tmp_path):
     windows = snapshot_windows(travelling_waves(60, 32).float(), 2)
     straight = PhysicsAwareAutoencoder(32, latent=4, seed=1)
-    train_autoencoder(straight, windows, settings=AutoencoderTraining(epochs=20, batch_size=16, progress=False))
+    train_autoencoder(straight, windows, settings=AutoencoderTrainingSettings(epochs=20, batch_size=16, progress=False))
     checkpoint = tmp_path / "checkpoint.pt"
     interrupted = PhysicsAwareAutoencoder(32, latent=4, seed=1)
-    import dynlearn.autoencoder_training as training
+    import dynlearn.autoencoder.training as training
 
     def write_then_die(*args, **kwargs):  # the process is killed right after the checkpoint of epoch 10
         original(*args, **kwargs)
@@ -283,11 +283,11 @@ def test_resumed_training_continues_exactly_where_it_stopped(tmp_path):
     try:
         with pytest.raises(KeyboardInterrupt):
             train_autoencoder(interrupted, windows, checkpoint=checkpoint,
-                              settings=AutoencoderTraining(epochs=20, batch_size=16, checkpoint_every=10, progress=False))
+                              settings=AutoencoderTrainingSettings(epochs=20, batch_size=16, checkpoint_every=10, progress=False))
     finally:
         training.atomic_write = original
     resumed = PhysicsAwareAutoencoder(32, latent=4, seed=1)
-    history = train_autoencoder(resumed, windows, settings=AutoencoderTraining(epochs=20, batch_size=16, progress=False),
+    history = train_autoencoder(resumed, windows, settings=AutoencoderTrainingSettings(epochs=20, batch_size=16, progress=False),
                                 checkpoint=checkpoint)
     assert history.epochs == 20
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
@@ -311,7 +311,7 @@ def _dynlearn() -> list[str]:
 def test_train_and_evaluate_commands_write_the_table_plots_and_resume(tmp_path):
     data = write_dataset(tmp_path / "waves.h5", field_dataset(travelling_waves(240, 64)))
     run = tmp_path / "run"
-    command = [*_dynlearn(), "train", "autoencoder", "--data", str(data), "--epochs", "4", "--steps", "3", "-o", str(run)]
+    command = [*_dynlearn(), "train", "autoencoder", "--data", str(data), "--epochs", "4", "--prediction-steps", "3", "-o", str(run)]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert {p.name for p in run.iterdir()} >= {"config.json", "preprocessing.pt", "aware", "agnostic", "agnostic-decay"}
@@ -332,7 +332,7 @@ def test_train_and_evaluate_commands_write_the_table_plots_and_resume(tmp_path):
 
 
 def test_a_record_too_short_for_the_evaluation_fails_before_any_work(tmp_path):
-    from dynlearn.analysis.physics_aware import train_run
+    from dynlearn.analysis.experiments.autoencoder_evaluation import train_run
 
     path = write_dataset(tmp_path / "data.h5", field_dataset(travelling_waves(151, 64)))
     with pytest.raises(ValueError, match="too few for 30 initial conditions with 100 steps"):
@@ -341,7 +341,7 @@ def test_a_record_too_short_for_the_evaluation_fails_before_any_work(tmp_path):
 
 
 def test_nan_in_the_snapshots_is_refused():
-    from dynlearn.analysis.physics_aware import snapshot_data
+    from dynlearn.datasets.snapshots import snapshot_data
 
     dataset = field_dataset(travelling_waves(240, 64))
     states = dataset.states.clone()
@@ -350,14 +350,29 @@ def test_nan_in_the_snapshots_is_refused():
         snapshot_data(dataclasses.replace(dataset, states=states))
 
 
+def test_snapshots_leave_out_the_land_and_map_back_onto_the_grid():
+    from dynlearn.datasets.snapshots import snapshot_data
+
+    dataset = field_dataset(travelling_waves(30, 64))  # states (1, 30, 4, 16)
+    land = torch.zeros(4, 16)
+    land[0, :5] = land[3, 10:] = 1.0
+    source = snapshot_data(dataclasses.replace(dataset, fields={"land_mask": land}))
+    assert source.snapshots.shape == (30, 64 - 11) and source.field_shape == (4, 16)
+    field = source.to_field(source.snapshots)
+    assert bool(torch.isnan(field[:, land > 0.5]).all())
+    torch.testing.assert_close(field[:, land < 0.5], dataset.states[0][:, land < 0.5], rtol=0, atol=0)
+    whole = snapshot_data(dataset)  # no mask: a reshape both ways
+    torch.testing.assert_close(whole.to_field(whole.snapshots), dataset.states[0], rtol=0, atol=0)
+
+
 @pytest.mark.gpu
 def test_cuda_training_resumes_from_its_checkpoint(tmp_path):
     """A checkpoint loaded onto the GPU holds the CPU generator's state as a CUDA tensor: resumption restores it
     on the CPU (it failed there before)."""
     windows = snapshot_windows(travelling_waves(60, 32).float(), 2).cuda()
     checkpoint = tmp_path / "checkpoint.pt"
-    settings = AutoencoderTraining(epochs=2, batch_size=16, progress=False)
+    settings = AutoencoderTrainingSettings(epochs=2, batch_size=16, progress=False)
     train_autoencoder(PhysicsAwareAutoencoder(32, latent=4, seed=1).cuda(), windows, settings=settings, checkpoint=checkpoint)
     history = train_autoencoder(PhysicsAwareAutoencoder(32, latent=4, seed=1).cuda(), windows, checkpoint=checkpoint,
-                                settings=AutoencoderTraining(epochs=3, batch_size=16, progress=False))
+                                settings=AutoencoderTrainingSettings(epochs=3, batch_size=16, progress=False))
     assert history.epochs == 3

@@ -66,7 +66,7 @@ def test_only_the_dynlearn_namespace_is_importable(tmp_path):
 
 
 def test_compile_option_takes_an_optional_mode_that_training_accepts():
-    from dynlearn.classification_training import COMPILE_MODES
+    from dynlearn.continuousnet.training import COMPILE_MODES
     from dynlearn.cli import build_parser
 
     parser = build_parser()

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dynlearn.analysis import fit_convergence_rate
-from dynlearn.continuousnet import ContinuousNet
+from dynlearn.continuousnet.network import ContinuousNet
 
 
 def trained_a_little(**kwargs) -> ContinuousNet:
@@ -96,7 +96,7 @@ import sys  # noqa: E402
 import sysconfig  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from dynlearn.classification_training import ClassifierTraining, evaluate_classifier, train_classifier  # noqa: E402
+from dynlearn.continuousnet.training import ClassifierTrainingSettings, evaluate_classifier, train_classifier  # noqa: E402
 from dynlearn.datasets.images import FASHION_MNIST_FOLDER, ImageData, load_cifar, load_digits, read_idx  # noqa: E402
 
 
@@ -151,34 +151,38 @@ def test_digits_training_reaches_90_percent_in_8_epochs_and_resumes(tmp_path):
     data = ImageData.from_arrays(load_digits())
     torch.manual_seed(0)
     net = ContinuousNet(n_classes=10, in_channels=1, widths=(8, 16, 16), pieces=2, scheme="euler")
-    settings = ClassifierTraining(epochs=8, batch_size=64, learning_rate=0.05, augment=False, progress=False)
+    settings = ClassifierTrainingSettings(epochs=8, batch_size=64, learning_rate=0.05, augment=False, progress=False)
     checkpoint = tmp_path / "model.pt"
-    net, log = train_classifier(net, data, ClassifierTraining(**{**settings.__dict__, "epochs": 8}), checkpoint=checkpoint)
-    assert log[-1]["test_accuracy"] >= 0.90, log  # measured: 0.933 after 8 epochs (CPU, seed 0)
+    history = train_classifier(net, data, settings, checkpoint=checkpoint)
+    assert history.test_accuracy[-1] >= 0.90, history  # measured: 0.933 after 8 epochs (CPU, seed 0)
     # re-manifested without data: RK4 with the same steps keeps the accuracy within a few points
-    assert evaluate_classifier(net.manifest(scheme="rk4"), data)["accuracy"] >= log[-1]["test_accuracy"] - 0.05
-    again, resumed = train_classifier(ContinuousNet(n_classes=10, in_channels=1, widths=(8, 16, 16), pieces=2), data,
-                                      ClassifierTraining(**{**settings.__dict__, "epochs": 9}), checkpoint=checkpoint)
-    assert [entry["epoch"] for entry in resumed] == list(range(1, 10))
+    assert evaluate_classifier(net.manifest(scheme="rk4"), data)["accuracy"] >= history.test_accuracy[-1] - 0.05
+    resumed = train_classifier(ContinuousNet(n_classes=10, in_channels=1, widths=(8, 16, 16), pieces=2), data,
+                               ClassifierTrainingSettings(**{**settings.__dict__, "epochs": 9}), checkpoint=checkpoint)
+    assert resumed.epochs == 9 and resumed.test_accuracy[:8] == history.test_accuracy
+    # a checkpoint of another network is refused, not loaded into this one
+    with pytest.raises(ValueError, match="another network"):
+        train_classifier(ContinuousNet(n_classes=10, in_channels=1, widths=(4, 4, 4), pieces=2), data,
+                         ClassifierTrainingSettings(**{**settings.__dict__, "epochs": 10}), checkpoint=checkpoint)
 
 
 def test_incremental_in_depth_schedule_doubles_steps_and_pieces():
     data = ImageData.from_arrays(load_digits())
     net = ContinuousNet(n_classes=10, in_channels=1, widths=(4, 4, 4), pieces=1, scheme="euler")
-    net, log = train_classifier(net, data, ClassifierTraining(epochs=3, refine_at=(1, 2), batch_size=256,
-                                                              learning_rate=0.05, progress=False, augment=False))
-    assert [(entry["n_steps"], entry["pieces"]) for entry in log] == [(1, 1), (2, 2), (4, 4)]
-    assert net.blocks[0].conv1.shape[0] == 4
+    history = train_classifier(net, data, ClassifierTrainingSettings(epochs=3, refine_at=(1, 2), batch_size=256,
+                                                                     learning_rate=0.05, progress=False, augment=False))
+    assert list(zip(history.n_steps, history.pieces)) == [(1, 1), (2, 2), (4, 4)]
+    assert net.blocks[0].conv1.shape[0] == 4  # refined in place
 
 
 def test_manifest_command_prints_a_table(tmp_path):
     torch.manual_seed(0)
     data = ImageData.from_arrays(load_digits())
-    net, _ = train_classifier(ContinuousNet(n_classes=10, in_channels=1, widths=(4, 4, 4), pieces=2), data,
-                              ClassifierTraining(epochs=1, batch_size=256, progress=False), checkpoint=tmp_path / "m.pt")
+    train_classifier(ContinuousNet(n_classes=10, in_channels=1, widths=(4, 4, 4), pieces=2), data,
+                     ClassifierTrainingSettings(epochs=1, batch_size=256, progress=False), checkpoint=tmp_path / "m.pt")
     script = Path(sysconfig.get_path("scripts")) / "dynlearn"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "dynlearn.cli"]
-    done = subprocess.run([*command, "manifest", str(tmp_path / "m.pt"), "--scheme", "euler", "rk38", "--n-steps", "2",
+    done = subprocess.run([*command, "manifest", str(tmp_path / "m.pt"), "--scheme", "euler", "rk38", "--steps-per-block", "2",
                            "3", "--eval", "digits"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("|") >= 12 and "rk38" in done.stdout
@@ -191,8 +195,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from dynlearn.classification_training import ClassifierTraining, train_classifier
-from dynlearn.continuousnet import ContinuousNet
+from dynlearn.continuousnet.training import ClassifierTrainingSettings, train_classifier
+from dynlearn.continuousnet.network import ContinuousNet
 from dynlearn.datasets.images import ImageData, load_digits
 
 torch.set_num_threads(1)
@@ -201,8 +205,8 @@ rank, folder = dist.get_rank(), Path(sys.argv[1])
 torch.manual_seed(rank)  # different initialisations: DDP must broadcast rank 0's
 data = ImageData.from_arrays(load_digits())
 net = ContinuousNet(n_classes=10, in_channels=1, widths=(4, 4, 4), pieces=2)
-net, log = train_classifier(net, data, ClassifierTraining(epochs=2, batch_size=128, learning_rate=0.05, augment=False,
-                                                          progress=False), checkpoint=folder / "model.pt")
+train_classifier(net, data, ClassifierTrainingSettings(epochs=2, batch_size=128, learning_rate=0.05, augment=False,
+                                                     progress=False), checkpoint=folder / "model.pt")
 torch.save({k: v.clone() for k, v in net.state_dict().items()}, folder / f"rank{rank}.pt")
 dist.destroy_process_group()
 """
@@ -223,7 +227,7 @@ def test_distributed_data_parallel_training_keeps_the_processes_identical(tmp_pa
 def test_channels_last_storage_keeps_the_function():
     """``Module.to(memory_format=channels_last)`` refuses the (K, out, in, 3, 3) basis coefficients (found on the
     first CUDA run); ``to_channels_last`` converts the 4-D tensors only and the network computes the same map."""
-    from dynlearn.continuousnet import to_channels_last
+    from dynlearn.continuousnet.network import to_channels_last
 
     torch.manual_seed(0)
     model = ContinuousNet(pieces=2, scheme="rk4").eval()
@@ -246,10 +250,11 @@ def test_cuda_training_with_channels_last_resumes_from_its_checkpoint(tmp_path):
     coefficients, and the checkpoint's CPU generator state mapped onto the GPU at resumption."""
     torch.manual_seed(0)
     data = ImageData.from_arrays(load_digits(), "cuda")
-    settings = ClassifierTraining(epochs=2, batch_size=64, learning_rate=0.1, augment=True, progress=False)
+    settings = ClassifierTrainingSettings(epochs=2, batch_size=64, learning_rate=0.1, augment=True, progress=False)
     checkpoint = tmp_path / "model.pt"
     make = lambda: ContinuousNet(n_classes=10, in_channels=1, widths=(8, 8, 8), pieces=2, scheme="rk4")  # noqa: E731
     train_classifier(make(), data, settings, checkpoint=checkpoint)
-    _, log = train_classifier(make(), data, ClassifierTraining(**{**settings.__dict__, "epochs": 4}), checkpoint=checkpoint)
+    history = train_classifier(make(), data, ClassifierTrainingSettings(**{**settings.__dict__, "epochs": 4}),
+                               checkpoint=checkpoint)
     # the same run on a CPU (seeds 0, 1, 2): test accuracy 0.60 to 0.69 after the 4 epochs, chance is 0.1
-    assert [entry["epoch"] for entry in log] == [1, 2, 3, 4] and log[-1]["test_accuracy"] > 0.45, log
+    assert history.epochs == 4 and history.test_accuracy[-1] > 0.45, history

@@ -421,7 +421,7 @@ def test_assert_orders_fails_with_the_table_when_an_order_is_off():
         (dict(n_steps=[10]), "at least two"),
         (dict(n_steps=[10, 10]), "repeats"),
         (dict(n_steps=[10, 20], dts=[0.1, 0.05]), "exactly one"),
-        (dict(n_steps=[10, 0]), "positive integers"),
+        (dict(n_steps=[10, 0]), r"n_steps\[1\] must be an integer >= 1, got 0"),
         (dict(n_steps=[10, 20], schemes=[]), "empty"),
         (dict(n_steps=[10, 20], schemes=["rk4", "rk4_classic"]), "repeats"),
         (dict(n_steps=[10, 20], error="max"), "'final' or 'rms'"),

@@ -13,10 +13,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynlearn.analysis.data_study import DataStudyRecipe, run_data_study
+from dynlearn.analysis.experiments.recorded_field import RecordedFieldRecipe, run_recorded_field
 from dynlearn.analysis.modes import ProperOrthogonalDecomposition
 from dynlearn.datasets.format import TrajectoryDataset, write_dataset
-from dynlearn.models import AffineVectorField
+from dynlearn.fields.models import AffineVectorField
 
 # -- POD ---------------------------------------------------------------------------------------------------
 
@@ -59,8 +59,8 @@ def test_pod_keeps_the_most_energetic_subspace_of_a_full_rank_record():
 @pytest.mark.parametrize(
     "snapshots, rank, message",
     [
-        (torch.randn(5, 8, dtype=torch.float64), 5, "rank=5: must be an integer from 1 to"),
-        (torch.randn(5, 8, dtype=torch.float64), 0, "rank=0"),
+        (torch.randn(5, 8, dtype=torch.float64), 5, r"rank must be an integer in \[1, 4\] .*got 5"),
+        (torch.randn(5, 8, dtype=torch.float64), 0, r"rank must be an integer in \[1, 4\] .*got 0"),
         (torch.ones(5, 8, dtype=torch.float64), 1, "all equal"),
         (torch.tensor([[1.0, float("nan")], [2.0, 3.0], [0.0, 1.0]]), 1, "NaN"),
         (torch.randn(1, 8, dtype=torch.float64), 1, "at least 2 snapshots"),
@@ -114,9 +114,9 @@ def travelling_waves_record(n_times: int = 151, n_values: int = 48, trajectories
 @pytest.fixture(scope="module")
 def record_study(tmp_path_factory):
     path = write_dataset(tmp_path_factory.mktemp("record") / "waves.h5", travelling_waves_record())
-    recipe = DataStudyRecipe(training_schemes=(("euler",), ("rk4",)), iterations=2000)
+    recipe = RecordedFieldRecipe(training_schemes=(("euler",), ("rk4",)), iterations=2000)
     output = tmp_path_factory.mktemp("study")
-    return run_data_study(path, output, recipe=recipe, progress=False), output
+    return run_recorded_field(path, output, recipe=recipe, progress=False), output
 
 
 def test_the_euler_trained_field_is_a_discrete_map_and_the_rk4_trained_one_converges(record_study):
@@ -124,7 +124,7 @@ def test_the_euler_trained_field_is_a_discrete_map_and_the_rk4_trained_one_conve
     study = outcome.study
     assert outcome.source["captured_energy"] == pytest.approx(1.0, abs=1e-10)
     assert outcome.source["training_snapshots"] == 100 and outcome.source["t_final"] == pytest.approx(48 * DT)
-    short = run_data_study(travelling_waves_record(), recipe=DataStudyRecipe(networks=("linear",), horizon=10),
+    short = run_recorded_field(travelling_waves_record(), recipe=RecordedFieldRecipe(networks=("linear",), horizon=10),
                            progress=False)
     assert short.source["t_final"] == pytest.approx(8 * DT)  # at most 10 training steps, a multiple of 4
     for model in ("linear euler", "mlp euler"):
@@ -175,8 +175,8 @@ def test_a_stride_trains_coarser_than_the_record_and_rk4_learns_its_fourth_order
     # coarser step the RK4-trained model's plateau exceeds 1 % of the state and its dip makes it discrete too.
     outcomes = {}
     for stride in (1, 2):
-        recipe = DataStudyRecipe(stride=stride, networks=("linear",), training_schemes=(("euler",), ("rk4",)))
-        outcomes[stride] = run_data_study(travelling_waves_record(), recipe=recipe, progress=False)
+        recipe = RecordedFieldRecipe(stride=stride, networks=("linear",), training_schemes=(("euler",), ("rk4",)))
+        outcomes[stride] = run_recorded_field(travelling_waves_record(), recipe=recipe, progress=False)
     coarse = outcomes[2]
     assert coarse.source["training_dt"] == pytest.approx(2 * DT)
     assert min(coarse.study.dts) == pytest.approx(2 * DT / 64) and max(coarse.study.dts) == pytest.approx(8 * DT)
@@ -202,7 +202,7 @@ def test_masked_cells_are_left_out_of_the_record():
     states = torch.where(land.bool(), 0.0, record.states)
     masked = TrajectoryDataset(**{**record.__dict__, "states": states, "initial_conditions": states[:, 0].clone(),
                                   "fields": {"land_mask": land}})
-    outcome = run_data_study(masked, recipe=DataStudyRecipe(networks=("linear",)), progress=False)
+    outcome = run_recorded_field(masked, recipe=RecordedFieldRecipe(networks=("linear",)), progress=False)
     assert outcome.source["values_per_snapshot"] == 48 - 5
     assert outcome.decomposition.modes.shape == (43, 4)
     assert [row["frequency"] for row in outcome.spectra] == pytest.approx(FREQUENCIES, rel=1e-9)
@@ -212,19 +212,19 @@ def test_masked_cells_are_left_out_of_the_record():
     "changes, record, message",
     [
         ({"stride": 3}, {}, "power of two"),
-        ({"modes": 0}, {}, "positive integer"),
+        ({"modes": 0}, {}, "modes must be an integer >= 1, got 0"),
         ({"training_fraction": 1.0}, {}, "strictly between 0 and 1"),
         ({"networks": ("resnet",)}, {}, "'linear' and 'mlp'"),
         ({"training_schemes": (("rk5",),)}, {}, "rk5"),
         ({}, {"n_times": 12}, "too few to learn"),
         ({"training_fraction": 0.99}, {}, "held-out part holds 2 snapshots"),
-        ({"horizon": 3}, {}, "at least 4 training steps"),
+        ({"horizon": 3}, {}, r"horizon \(training steps of the held-out record\) must be an integer >= 4"),
         ({}, {"trajectories": 2}, "holds 2 trajectories"),
     ],
 )
 def test_bad_recipes_and_records_fail_before_training(changes, record, message):
     with pytest.raises(ValueError, match=message):
-        run_data_study(travelling_waves_record(**record), recipe=DataStudyRecipe(**changes), progress=False)
+        run_recorded_field(travelling_waves_record(**record), recipe=RecordedFieldRecipe(**changes), progress=False)
 
 
 def _dynlearn() -> list[str]:

@@ -10,8 +10,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dynlearn.depth_basis import Legendre, PiecewiseConstant, PiecewiseLinear, make_basis, project, stage_piece, stage_times
-from dynlearn.tableaus import get_tableau
+from dynlearn.continuousnet.depth_basis import Legendre, PiecewiseConstant, PiecewiseLinear, make_basis, project, stage_piece, stage_times
+from dynlearn.integration.tableaus import get_tableau
 
 
 def nodes_of(scheme: str) -> list[Fraction]:
@@ -57,7 +57,7 @@ def test_steps_are_counted_with_integers():
     for n_steps in range(1, 50):
         stages = stage_times(n_steps, [Fraction(0)])
         assert len(stages) == n_steps and stages[-1][0] == n_steps - 1
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="n_steps must be an integer >= 1, got 0"):
         stage_times(0, [Fraction(0)])
 
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dynlearn import rollout
-from dynlearn.analysis.experiment import StudyRecipe, run_study
+from dynlearn.analysis.experiments.learned_integrators import LearnedIntegratorRecipe, run_learned_integrators
 from dynlearn.analysis.reconstruction import (
     LogarithmWarning,
     closed_form_operator,
@@ -26,7 +26,7 @@ from dynlearn.analysis.reconstruction import (
 )
 from dynlearn.analysis.study import convergence_study, study_ladder
 from dynlearn.analysis.testing import stable_matrices
-from dynlearn.models import (
+from dynlearn.fields.models import (
     MLP,
     DiscreteMap,
     EmbeddedModel,
@@ -38,9 +38,9 @@ from dynlearn.models import (
     SkipMap,
     iterate_map,
 )
-from dynlearn.stability import stability_matrix
+from dynlearn.integration.stability import stability_matrix
 from dynlearn.systems import HarmonicOscillator, Pendulum, WaveEquation
-from dynlearn.training import TrainingConfig, embedded_loss, map_loss, train
+from dynlearn.fields.training import TrainingSettings, embedded_loss, map_loss, train
 
 ROTATION = torch.tensor([[0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64)
 
@@ -62,7 +62,7 @@ def test_skip_map_is_forward_euler_with_a_frozen_step_and_maps_iterate():
     torch.manual_seed(0)
     network = MLP(2, 2, width=8).double()
     x = torch.randn(4, 2, dtype=torch.float64)
-    skip = SkipMap(network, h=0.1)
+    skip = SkipMap(network, dt=0.1)
     euler = EmbeddedModel(NeuralVectorField(network), "euler", 0.1)
     torch.testing.assert_close(iterate_map(skip, x, 6), euler.rollout(x, 6))
     assert iterate_map(DiscreteMap(network), x, 3).shape == (4, 4, 2)
@@ -95,7 +95,7 @@ def test_hybrid_model_learns_the_damping_the_known_physics_leaves_out():
     correction = LinearVectorField(2)
     model = HybridVectorField(pendulum.vector_field, correction)
     train(model, embedded_loss(model, starts, successors[:, None], 0.05, ["rk4"]), len(starts),
-          TrainingConfig(iterations=1500, learning_rate=0.05, progress=False))
+          TrainingSettings(iterations=1500, learning_rate=0.05, progress=False))
     torch.testing.assert_close(correction.operator.detach(), torch.tensor([[0.0, 0.0], [0.0, -damping]],
                                                                          dtype=torch.float64), rtol=0, atol=2e-3)
 
@@ -121,17 +121,17 @@ def test_training_lowers_the_loss_stops_on_a_plateau_and_resumes(tmp_path):
     field = LinearVectorField(2)
     loss = embedded_loss(field, starts, successors[:, None], 0.1, ["rk4"])
     initial = float(loss(None).detach())
-    history = train(field, loss, len(starts), TrainingConfig(iterations=3000, learning_rate=0.05, patience=200,
+    history = train(field, loss, len(starts), TrainingSettings(iterations=3000, learning_rate=0.05, patience=200,
                                                              progress=False))
     assert history.best_loss < 1e-6 * initial
     assert history.stopped_early and history.iterations < 3000
 
     # an interrupted run resumes from its checkpoint and ends where an uninterrupted one does
-    config = TrainingConfig(iterations=400, learning_rate=0.05, patience=10_000, checkpoint=tmp_path / "run.pt",
-                            checkpoint_every=100, progress=False)
+    settings = TrainingSettings(iterations=400, learning_rate=0.05, patience=10_000, checkpoint_every=100,
+                                progress=False)
     straight_field = LinearVectorField(2)
     straight = train(straight_field, embedded_loss(straight_field, starts, successors[:, None], 0.1, ["rk4"]),
-                     len(starts), TrainingConfig(**{**config.__dict__, "checkpoint": None}))
+                     len(starts), settings)
     field = LinearVectorField(2)
     inner = embedded_loss(field, starts, successors[:, None], 0.1, ["rk4"])
     calls = [0]
@@ -143,10 +143,11 @@ def test_training_lowers_the_loss_stops_on_a_plateau_and_resumes(tmp_path):
         return inner(index)
 
     with pytest.raises(KeyboardInterrupt):
-        train(field, interrupted, len(starts), config)
+        train(field, interrupted, len(starts), settings, checkpoint=tmp_path / "run.pt")
     assert (tmp_path / "run.pt").exists()
     fresh = LinearVectorField(2)  # a new process: nothing but the checkpoint
-    resumed = train(fresh, embedded_loss(fresh, starts, successors[:, None], 0.1, ["rk4"]), len(starts), config)
+    resumed = train(fresh, embedded_loss(fresh, starts, successors[:, None], 0.1, ["rk4"]), len(starts), settings,
+                    checkpoint=tmp_path / "run.pt")
     assert resumed.iterations == straight.iterations == 400
     torch.testing.assert_close(fresh.operator, straight_field.operator, rtol=1e-12, atol=1e-14)
 
@@ -154,11 +155,11 @@ def test_training_lowers_the_loss_stops_on_a_plateau_and_resumes(tmp_path):
 def test_training_refuses_nan_and_bad_configuration():
     field = LinearVectorField(2)
     with pytest.raises(FloatingPointError, match="iteration 0"):
-        train(field, lambda index: field.operator.sum() * float("nan"), 1, TrainingConfig(progress=False))
+        train(field, lambda index: field.operator.sum() * float("nan"), 1, TrainingSettings(progress=False))
     with pytest.raises(ValueError, match="learning_rate"):
-        TrainingConfig(learning_rate=0.0)
+        TrainingSettings(learning_rate=0.0)
     with pytest.raises(ValueError, match="iterations"):
-        TrainingConfig(iterations=0)
+        TrainingSettings(iterations=0)
 
 
 def test_map_loss_trains_a_discrete_linear_map_to_the_exact_map():
@@ -167,7 +168,7 @@ def test_map_loss_trains_a_discrete_linear_map_to_the_exact_map():
     starts, successors = data[:-1].reshape(-1, 2), data[1:].reshape(-1, 2)
     linear = LinearMap(2)
     train(linear, map_loss(linear, starts, successors[:, None]), len(starts),
-          TrainingConfig(iterations=2000, learning_rate=0.02, progress=False))
+          TrainingSettings(iterations=2000, learning_rate=0.02, progress=False))
     torch.testing.assert_close(linear.operator.detach(), oscillator.step_map(0.1), rtol=0, atol=1e-6)
 
 
@@ -225,7 +226,7 @@ def test_gradient_trained_operator_agrees_with_the_inverted_stability_function(s
     def loss(index):
         return torch.mean((states @ stability_matrix(field.operator, dt, scheme).T - successors) ** 2)
 
-    train(field, loss, len(states), TrainingConfig(iterations=4000, learning_rate=0.05, final_learning_rate=1e-6,
+    train(field, loss, len(states), TrainingSettings(iterations=4000, learning_rate=0.05, final_learning_rate=1e-6,
                                                    patience=4000, min_improvement=0.0, progress=False))
     torch.testing.assert_close(field.operator.detach(), scheme_operator(omega, dt, scheme), rtol=0, atol=1e-7)
 
@@ -369,9 +370,9 @@ def test_a_dip_below_one_percent_of_the_state_is_not_called_discrete():
 def test_small_study_reproduces_the_finding(tmp_path):
     # A fast configuration of the main job: Euler-trained G is a discrete map, RK4-trained G is continuous and
     # transfers to the other schemes with a plateau far below the Euler-trained one's.
-    recipe = StudyRecipe("oscillator", {"frequency": 1.0}, (1.0, 0.0), training_time=10.0, iterations=1500,
+    recipe = LearnedIntegratorRecipe("oscillator", {"frequency": 1.0}, (1.0, 0.0), training_time=10.0, iterations=1500,
                          training_schemes=(("euler",), ("rk4",)), width=16)
-    outcome = run_study(recipe, tmp_path / "out", progress=False, neural_ode=True)
+    outcome = run_learned_integrators(recipe, tmp_path / "out", progress=False, neural_ode=True)
     study = outcome.study
     assert study.model_verdict("mlp euler").startswith("discrete")
     assert study.model_verdict("mlp rk4").startswith("continuous, faithful")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dynlearn import tableaus
+from dynlearn.integration import tableaus
 
 README = Path(__file__).parents[1] / "README.md"
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import dynlearn
 from dynlearn import ButcherTableau, available_tableaus, get_tableau, register_tableau
-from dynlearn.tableau import elementary_weight, rooted_trees, tree_density
-from dynlearn.tableaus import _REGISTRY
+from dynlearn.integration.tableau import elementary_weight, rooted_trees, tree_density
+from dynlearn.integration.tableaus import _REGISTRY
 
 z = sympy.Symbol("z")
 

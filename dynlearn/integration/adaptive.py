@@ -12,9 +12,9 @@ from typing import Any, Sequence
 
 import torch
 
-from ._checks import as_positive_step, check_state
-from .integrate import VectorField
-from .tableaus import available_tableaus
+from dynlearn._checks import as_positive_step, check_state
+from dynlearn.integration.rollout import VectorField
+from dynlearn.integration.tableaus import available_tableaus
 
 __all__ = ["odeint", "ADAPTIVE_METHODS"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 
-from .tableau import ButcherTableau
+from dynlearn.integration.tableau import ButcherTableau
 
 __all__ = ["register_tableau", "get_tableau", "available_tableaus"]
 

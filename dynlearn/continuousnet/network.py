@@ -5,12 +5,13 @@ Each stage of residual blocks becomes an OdeBlock,
 
     x_out = x_in + int_0^1 R(x(t), theta(t)) dt,   theta(t) = sum_b phi_b(t) theta_b,
 
-integrated with a fixed-step explicit Runge-Kutta scheme of N steps (h = 1 / N):
+integrated with a fixed-step explicit Runge-Kutta scheme of N steps (h = 1 / N), through the scheme's step plan
+(:mod:`dynlearn.integration.step_plan`, the stage loop rollouts use too):
 
     k_i = R(x_n + h sum_j a_ij k_j, theta((n + c_i) h)),   x_{n+1} = x_n + h sum_i b_i k_i.
 
 R is conv3x3 - BN - ReLU - conv3x3 - BN (the residual unit of the ResNet it generalises). Every weight is a
-basis expansion in depth (:mod:`dynlearn.depth_basis`), batch-norm scale and shift included. With the
+basis expansion in depth (:mod:`dynlearn.continuousnet.depth_basis`), batch-norm scale and shift included. With the
 piecewise-constant basis of K pieces, forward Euler and N = K, step n reads piece n and the network is exactly
 a ResNet of K blocks x + h R_n(x) (:meth:`ContinuousNet.to_resnet`).
 
@@ -29,16 +30,16 @@ optionally another basis by L2 projection: refinement is exact, coarsening is th
 from __future__ import annotations
 
 import copy
-from fractions import Fraction
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import as_positive_integer
-from .depth_basis import DepthBasis, make_basis, project
-from .tableaus import get_tableau
+from dynlearn._checks import as_integer
+from dynlearn.continuousnet.depth_basis import DepthBasis, make_basis, project
+from dynlearn.integration.step_plan import StepPlan, step_plan
+from dynlearn.integration.tableaus import get_tableau
 
 __all__ = ["OdeBlock", "ContinuousNet", "DepthBatchNorm", "ResNetBlock", "to_channels_last"]
 
@@ -142,7 +143,7 @@ class OdeBlock(nn.Module):
         self.channels, self.basis, self.activation = channels, basis, activation
         self.scheme = scheme
         self.tableau = _explicit_tableau(scheme)
-        self.n_steps = basis.pieces if n_steps is None else as_positive_integer("n_steps", n_steps)
+        self.n_steps = basis.pieces if n_steps is None else as_integer("n_steps", n_steps)
         # independent random coefficients for every basis function (never one draw copied to all)
         self.conv1 = nn.Parameter(torch.stack([nn.init.kaiming_normal_(torch.empty(channels, channels, 3, 3))
                                                for _ in range(basis.size)]))
@@ -153,14 +154,19 @@ class OdeBlock(nn.Module):
         self._refresh_weights()
 
     def _refresh_weights(self) -> None:
-        nodes = [Fraction(str(c)) for c in self.tableau.c]
-        weights = self.basis.stage_weights(self.n_steps, nodes)
+        """The stage weights of this graph (scheme, steps, basis): phi_b at every distinct stage node of every step
+        (what theta is evaluated at) and at every evaluated stage (what the batch-norm statistics are projected
+        from; stages sharing a node appear once per evaluation)."""
+        self.plan = plan = step_plan(self.tableau)  # the scheme's stage loop (dynlearn.integration.step_plan)
+        weights = self.basis.stage_weights(self.n_steps, plan.exact_nodes)  # (n_steps * n_nodes, size)
+        width = len(plan.nodes)
+        evaluated = [n * width + node for n in range(self.n_steps) for node in plan.stage_nodes]
         device = self.conv1.device  # a re-manifested block stays where its weights are
-        self.register_buffer("stage_weights", weights.float().to(device), persistent=False)
+        self.register_buffer("node_weights", weights.float().to(device), persistent=False)
+        self.register_buffer("stage_weights", weights[evaluated].float().to(device), persistent=False)
         # for the batch-norm statistics: computed once per graph, not at every forward
-        self.register_buffer("stage_inverse", torch.linalg.pinv(weights).float().to(device), persistent=False)
-        self._a = [[float(v) for v in row] for row in self.tableau.a]
-        self._b = [float(v) for v in self.tableau.b]
+        self.register_buffer("stage_inverse", torch.linalg.pinv(weights[evaluated]).float().to(device),
+                             persistent=False)
 
     def residual(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """R(x, theta(t)) at one stage with basis weights ``weights`` (size,)."""
@@ -179,23 +185,21 @@ class OdeBlock(nn.Module):
         return self.norm2.normalise(F.conv2d(y, w2, padding=1), norm2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, a, b, stages = 1.0 / self.n_steps, self._a, self._b, self.tableau.stages
-        parameters = self._stage_parameters(self.stage_weights)
-        for n in range(self.n_steps):
-            slopes: list[torch.Tensor] = []
-            for i in range(stages):
-                state = x
-                for j in range(i):
-                    if a[i][j] != 0:
-                        state = torch.add(state, slopes[j], alpha=h * a[i][j])
-                slopes.append(self._residual(state, parameters[n * stages + i]))
-            for i in range(stages):
-                if b[i] != 0:
-                    x = torch.add(x, slopes[i], alpha=h * b[i])
+        """x_out from x_in (batch, C, H, W): ``n_steps`` steps of the block's step plan with h = 1 / n_steps, each
+        stage's residual reading theta at its node (one product with the coefficients for all nodes)."""
+        plan: StepPlan = self.plan
+        width, alphas = len(plan.nodes), plan.scaled(1.0 / self.n_steps)
+        parameters = self._stage_parameters(self.node_weights)
+        for n in range(self.n_steps):  # step by step: an inference pass keeps one state, not all of them
+            x = plan.advance(self._stage_residual, x, parameters[n * width:(n + 1) * width], alphas)
         if self.training:
             self.norm1.update_statistics(self.stage_weights, self.stage_inverse)
             self.norm2.update_statistics(self.stage_weights, self.stage_inverse)
         return x
+
+    def _stage_residual(self, parameters: tuple, x: torch.Tensor) -> torch.Tensor:
+        """R(x, theta) with theta one node's parameters: the plan's f(tau, x)."""
+        return self._residual(x, parameters)
 
     def manifest(self, scheme: str | None = None, n_steps: int | None = None, basis: DepthBasis | None = None) -> "OdeBlock":
         """The same weights (projected onto ``basis`` if given) as another graph."""
@@ -215,7 +219,7 @@ class OdeBlock(nn.Module):
         if scheme is not None:
             block.scheme, block.tableau = scheme, _explicit_tableau(scheme)
         if n_steps is not None:
-            block.n_steps = as_positive_integer("n_steps", n_steps)
+            block.n_steps = as_integer("n_steps", n_steps)
         block._refresh_weights()
         return block
 

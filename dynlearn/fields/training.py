@@ -19,19 +19,22 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ._files import atomic_write, restore_random_state
-from .integrate import rollout
-from .tableau import ButcherTableau
+from dynlearn._checks import as_integer, as_number_in, as_positive_number
+from dynlearn._files import atomic_write, restore_random_state
+from dynlearn.integration.rollout import rollout
+from dynlearn.integration.tableau import ButcherTableau
+from dynlearn.progress import progress as progress_display
 
-__all__ = ["TrainingConfig", "TrainingHistory", "train", "embedded_loss", "map_loss"]
+__all__ = ["TrainingSettings", "TrainingHistory", "train", "embedded_loss", "map_loss"]
 
 #: loss(indices) -> scalar; indices select a minibatch of samples, None means all of them.
 Loss = Callable[[torch.Tensor | None], torch.Tensor]
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainingConfig:
-    """How to train.
+class TrainingSettings:
+    """How to train (the pattern of every trainer in dynlearn: ``train*(model, data, ..., settings=Settings(),
+    checkpoint=None) -> History``).
 
     Attributes:
         iterations: most optimiser steps.
@@ -41,9 +44,10 @@ class TrainingConfig:
             in ``patience`` iterations.
         seed: seeds torch before training (initial minibatch order; initialise the model's weights yourself,
             seeded, before calling :func:`train`).
-        checkpoint, checkpoint_every: where and how often to save a resumable state; an existing checkpoint
-            is resumed from.
-        progress: show a progress bar; description: its label.
+        checkpoint_every: iterations between two saves of the resumable state (see :func:`train`'s
+            ``checkpoint``).
+        progress: report progress (:mod:`dynlearn.progress`: a bar on a terminal, one line when done otherwise);
+            description: its label.
     """
 
     iterations: int = 3000
@@ -53,29 +57,23 @@ class TrainingConfig:
     patience: int = 500
     min_improvement: float = 1e-3
     seed: int = 0
-    checkpoint: str | os.PathLike | None = None
     checkpoint_every: int = 500
     progress: bool = True
     description: str = "training"
 
     def __post_init__(self) -> None:
         for name in ("iterations", "patience", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            as_integer(name, getattr(self, name))
         for name in ("learning_rate", "final_learning_rate"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
-            raise ValueError(f"batch_size must be a positive integer or None, got {self.batch_size!r}")
-        if not 0 <= self.min_improvement < 1:
-            raise ValueError(f"min_improvement must lie in [0, 1), got {self.min_improvement}")
+            as_positive_number(name, getattr(self, name))
+        if self.batch_size is not None:
+            as_integer("batch_size (or None: full batch)", self.batch_size)
+        as_number_in("min_improvement", self.min_improvement, 0.0, 1.0)
 
 
 @dataclasses.dataclass
 class TrainingHistory:
-    """What happened: the loss at every iteration, where it stopped and why, the best loss, the time taken."""
+    """What happened: the loss at every iteration, where it stopped and why, the best loss, the seconds taken."""
 
     losses: list[float]
     best_loss: float
@@ -87,29 +85,36 @@ class TrainingHistory:
     def iterations(self) -> int:
         return len(self.losses)
 
+    def to_dict(self) -> dict:
+        """Plain numbers and lists, for JSON."""
+        return dataclasses.asdict(self)
+
 
 def _save(path: Path, state: dict) -> None:
     atomic_write(path, lambda temporary: torch.save(state, temporary))
 
 
-def train(module: nn.Module, loss: Loss, n_samples: int, config: TrainingConfig = TrainingConfig()) -> TrainingHistory:
+def train(module: nn.Module, loss: Loss, n_samples: int, settings: TrainingSettings = TrainingSettings(),
+          checkpoint: str | os.PathLike | None = None) -> TrainingHistory:
     """Minimise ``loss`` over ``module``'s parameters; the best parameters seen are loaded at the end.
 
-    ``n_samples`` is the number of samples ``loss`` indexes into (for minibatches). A loss that becomes NaN
-    or infinite stops training with an error naming the iteration (lower the learning rate).
+    ``n_samples`` is the number of samples ``loss`` indexes into (for minibatches). ``checkpoint``: a file
+    rewritten (atomically) every ``settings.checkpoint_every`` iterations; an existing one is resumed from, and
+    the resumed run equals an uninterrupted one. A loss that becomes NaN or infinite stops training with an
+    error naming the iteration (lower the learning rate).
     """
     parameters = [p for p in module.parameters() if p.requires_grad]
     if not parameters:
         raise ValueError("the module has no trainable parameters")
-    torch.manual_seed(config.seed)
-    optimizer = torch.optim.Adam(parameters, lr=config.learning_rate)
-    decay = (config.final_learning_rate / config.learning_rate) ** (1.0 / config.iterations)
+    torch.manual_seed(settings.seed)
+    optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate)
+    decay = (settings.final_learning_rate / settings.learning_rate) ** (1.0 / settings.iterations)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
     losses: list[float] = []
     best_loss, best_iteration = math.inf, 0
     best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
     start_iteration = 0
-    path = Path(config.checkpoint) if config.checkpoint is not None else None
+    path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
         saved = torch.load(path, weights_only=True)
         module.load_state_dict(saved["model"])
@@ -120,21 +125,19 @@ def train(module: nn.Module, loss: Loss, n_samples: int, config: TrainingConfig 
         start_iteration = len(losses)
         restore_random_state(saved["rng"])
 
-    from tqdm.auto import tqdm
-
     began = time.perf_counter()
     stopped_early = False
-    bar = tqdm(range(start_iteration, config.iterations), desc=config.description, disable=not config.progress,
-               leave=False, initial=start_iteration, total=config.iterations)
+    bar = progress_display(range(start_iteration, settings.iterations), description=settings.description,
+                           enabled=settings.progress, initial=start_iteration, total=settings.iterations)
     for iteration in bar:
         index = None
-        if config.batch_size is not None and config.batch_size < n_samples:
-            index = torch.randint(n_samples, (config.batch_size,))
+        if settings.batch_size is not None and settings.batch_size < n_samples:
+            index = torch.randint(n_samples, (settings.batch_size,))
         optimizer.zero_grad(set_to_none=True)
         value = loss(index)
         if not torch.isfinite(value):
             raise FloatingPointError(
-                f"{config.description}: the loss is {float(value.detach())} at iteration {iteration}; lower the learning rate "
+                f"{settings.description}: the loss is {float(value.detach())} at iteration {iteration}; lower the learning rate "
                 f"(now {schedule.get_last_lr()[0]:.3g}) or check the data"
             )
         value.backward()
@@ -142,19 +145,20 @@ def train(module: nn.Module, loss: Loss, n_samples: int, config: TrainingConfig 
         schedule.step()
         current = float(value.detach())
         losses.append(current)
-        if current < best_loss * (1 - config.min_improvement):
+        if current < best_loss * (1 - settings.min_improvement):
             best_iteration = iteration
         if current < best_loss:
             best_loss = current
             best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        if iteration % 50 == 0:
-            bar.set_postfix(loss=f"{current:.3e}", best=f"{best_loss:.3e}")
-        if path is not None and (iteration + 1) % config.checkpoint_every == 0:
+        stopped_early = iteration - best_iteration >= settings.patience
+        if iteration % 50 == 0 or stopped_early or iteration == settings.iterations - 1:  # the last one: a log's line
+            bar.set_postfix(loss=f"{current:.3e}", best=f"{best_loss:.3e}",
+                            **({"stopped": "early"} if stopped_early else {}))
+        if path is not None and (iteration + 1) % settings.checkpoint_every == 0:
             _save(path, {"model": module.state_dict(), "optimizer": optimizer.state_dict(),
                          "schedule": schedule.state_dict(), "losses": losses, "best_loss": best_loss,
                          "best_iteration": best_iteration, "best_state": best_state, "rng": torch.get_rng_state()})
-        if iteration - best_iteration >= config.patience:
-            stopped_early = True
+        if stopped_early:
             break
     bar.close()
     module.load_state_dict(best_state)

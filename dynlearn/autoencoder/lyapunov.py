@@ -76,6 +76,8 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from dynlearn._checks import as_positive_number
+
 __all__ = ["solve_discrete_lyapunov", "lyapunov_eigenvalues", "stability_prior", "spectral_radius"]
 
 
@@ -276,8 +278,7 @@ def stability_prior(omega: torch.Tensor, gamma: float = 4.0, regularisation: flo
 
     The eigenvalues come from :func:`lyapunov_eigenvalues`' accurate route, and the gradient from first-order
     perturbation theory, dp_i = v_i^H dP v_i: dL/dP = sum_i rho'(p_i) v_i v_i^H, then back through P."""
-    if not gamma > 0:
-        raise ValueError(f"gamma must be > 0, got {gamma}")
+    as_positive_number("gamma", gamma)
     solution = _solve(_checked(omega, regularisation).detach().cpu().numpy(), float(regularisation), stable_p=False)
     if solution.kind == "stable":  # P is positive definite: no penalty, and none nearby (no gradient)
         return (omega * 0).sum()

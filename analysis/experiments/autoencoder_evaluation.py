@@ -31,13 +31,13 @@ import numpy as np
 import torch
 
 from dynlearn._files import atomic_write
-from dynlearn.autoencoder import AutoencoderLoss, PhysicsAwareAutoencoder, snapshot_windows
-from dynlearn.autoencoder_training import AutoencoderHistory, AutoencoderTraining, train_autoencoder
-from dynlearn.datasets.format import TrajectoryDataset, read_dataset
-from dynlearn.lyapunov import lyapunov_eigenvalues, spectral_radius
+from dynlearn.autoencoder.model import AutoencoderLoss, PhysicsAwareAutoencoder, snapshot_windows
+from dynlearn.autoencoder.training import AutoencoderHistory, AutoencoderTrainingSettings, train_autoencoder
+from dynlearn.datasets.format import dataset_system, read_dataset
+from dynlearn.datasets.snapshots import snapshot_data
+from dynlearn.autoencoder.lyapunov import lyapunov_eigenvalues, spectral_radius
 
-__all__ = ["AutoencoderRecipe", "AUTOENCODER_RECIPES", "SnapshotData", "snapshot_data", "train_run", "evaluate_run",
-           "MODELS"]
+__all__ = ["AutoencoderRecipe", "AUTOENCODER_RECIPES", "recipe_for_dataset", "train_run", "evaluate_run", "MODELS"]
 
 MODELS = ("aware", "agnostic", "agnostic-decay")
 
@@ -77,42 +77,6 @@ AUTOENCODER_RECIPES = {
 }
 
 
-@dataclasses.dataclass
-class SnapshotData:
-    """Snapshots ``(n_times, m)`` and how they map back onto the dataset's field (``mask`` True where a value
-    is left out, e.g. land; ``field_shape`` the shape of one state)."""
-
-    snapshots: torch.Tensor
-    field_shape: tuple[int, ...]
-    mask: torch.Tensor | None
-    system: str
-
-    def to_field(self, values: torch.Tensor) -> torch.Tensor:
-        """``(..., m)`` -> ``(..., *field_shape)`` with NaN where masked."""
-        if self.mask is None:
-            return values.reshape(*values.shape[:-1], *self.field_shape)
-        out = torch.full((*values.shape[:-1], *self.field_shape), float("nan"), dtype=values.dtype)
-        out[..., ~self.mask] = values
-        return out
-
-
-def snapshot_data(dataset: TrajectoryDataset) -> SnapshotData:
-    """The snapshot matrix of a one-trajectory field dataset (cylinder, SST); NaN data fail here."""
-    if dataset.n_trajectories != 1:
-        raise ValueError(f"a record of snapshots is one trajectory (a cylinder wake, an SST record); this dataset "
-                         f"holds {dataset.n_trajectories} trajectories")
-    states = dataset.states[0].to(torch.float64)
-    if not bool(torch.isfinite(states).all()):
-        raise ValueError("the dataset's states contain NaN or infinite values")
-    mask = None
-    if "land_mask" in dataset.fields:
-        mask = dataset.fields["land_mask"] > 0.5
-        snapshots = states[:, ~mask]
-    else:
-        snapshots = states.reshape(states.shape[0], -1)
-    return SnapshotData(snapshots, tuple(dataset.state_shape), mask, dataset.system)
-
-
 def _train_count(recipe: AutoencoderRecipe, n_times: int) -> int:
     if isinstance(recipe.train_snapshots, float):
         return int(math.floor(recipe.train_snapshots * n_times))
@@ -138,10 +102,23 @@ def _write_json(path: Path, content: Any) -> None:
     atomic_write(path, lambda temporary: temporary.write_text(json.dumps(content, indent=2)))
 
 
+#: the recipe a dataset's system gets when none is named
+RECIPE_FOR_SYSTEM = {"cylinder": "cylinder", "sea_surface_temperature": "sst"}
+
+
+def recipe_for_dataset(data: str | Path) -> str:
+    """The name of the recipe for the dataset file ``data``, from its system (:data:`RECIPE_FOR_SYSTEM`)."""
+    system = dataset_system(data)
+    if system not in RECIPE_FOR_SYSTEM:
+        raise ValueError(f"{data} holds system {system!r}; the autoencoder recipes are for "
+                         f"{' and '.join(RECIPE_FOR_SYSTEM)} data (or name a recipe: {sorted(AUTOENCODER_RECIPES)})")
+    return RECIPE_FOR_SYSTEM[system]
+
+
 def train_run(
     data: str | Path,
     output: str | Path,
-    recipe: str | AutoencoderRecipe = "cylinder",
+    recipe: str | AutoencoderRecipe | None = None,
     *,
     models: Sequence[str] = MODELS,
     kappa: float | None = None,
@@ -153,7 +130,10 @@ def train_run(
     progress: bool = True,
 ) -> dict[str, AutoencoderHistory]:
     """Train ``models`` on the dataset file ``data`` into ``output`` (resuming a run with the same settings);
+    ``recipe``: a name of :data:`AUTOENCODER_RECIPES`, a recipe, or None for the one of the data's system;
     ``kappa``, ``epochs`` and ``steps`` (S) override the recipe's."""
+    if recipe is None:
+        recipe = recipe_for_dataset(data)
     if isinstance(recipe, str):
         if recipe not in AUTOENCODER_RECIPES:
             raise ValueError(f"recipe must be one of {sorted(AUTOENCODER_RECIPES)}, got {recipe!r}")
@@ -199,7 +179,7 @@ def train_run(
             continue
         model = PhysicsAwareAutoencoder(m, recipe.latent, recipe.widths, seed=seed)
         loss = AutoencoderLoss(recipe.steps, recipe.reconstruction, recipe.kappa if name == "aware" else 0.0, recipe.gamma)
-        settings = AutoencoderTraining(
+        settings = AutoencoderTrainingSettings(
             epochs=recipe.epochs, batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
             final_learning_rate=recipe.final_learning_rate,
             weight_decay=recipe.weight_decay if name == "agnostic-decay" else 0.0, seed=seed, progress=progress,

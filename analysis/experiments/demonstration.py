@@ -20,9 +20,9 @@ import torch
 
 from dynlearn._files import atomic_write
 from dynlearn.systems import LinearSystem, harmonic_oscillator_matrix
-from dynlearn.tableaus import available_tableaus
+from dynlearn.integration.tableaus import available_tableaus
 
-from .convergence import ConvergenceResult, convergence_test
+from dynlearn.analysis.convergence import ConvergenceResult, convergence_test
 
 __all__ = ["convergence_demonstration"]
 

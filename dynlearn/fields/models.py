@@ -17,11 +17,11 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ._checks import as_positive_step, as_step_count
-from .adaptive import odeint
-from .integrate import rollout, step
-from .tableau import ButcherTableau
-from .tableaus import get_tableau
+from dynlearn._checks import as_integer, as_positive_step, as_step_count
+from dynlearn.integration.adaptive import odeint
+from dynlearn.integration.rollout import rollout, step
+from dynlearn.integration.tableau import ButcherTableau
+from dynlearn.integration.tableaus import get_tableau
 
 __all__ = [
     "MLP",
@@ -56,8 +56,7 @@ class MLP(nn.Sequential):
     ) -> None:
         for name, value in (("in_features", in_features), ("out_features", out_features), ("width", width),
                             ("depth", depth)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            as_integer(name, value)
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
         layers: list[nn.Module] = []
@@ -140,15 +139,15 @@ class DiscreteMap(nn.Module):
 
 
 class SkipMap(nn.Module):
-    """The ResNet-like map x_{k+1} = x_k + h N(x_k) with a fixed h: forward Euler with a frozen step."""
+    """The ResNet-like map x_{k+1} = x_k + dt N(x_k) with a fixed dt: forward Euler with a frozen step."""
 
-    def __init__(self, network: nn.Module, h: float) -> None:
+    def __init__(self, network: nn.Module, dt: float) -> None:
         super().__init__()
         self.network = network
-        self.h = as_positive_step("h", h)
+        self.dt = as_positive_step("dt", dt)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.h * self.network(x)
+        return x + self.dt * self.network(x)
 
 
 class HybridVectorField(nn.Module):

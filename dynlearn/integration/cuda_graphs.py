@@ -15,25 +15,18 @@ from typing import Any
 
 import torch
 
-from .tableau import ButcherTableau
+from dynlearn.integration.step_plan import StepPlan
 
-__all__ = ["graphed_rollout", "clear_graph_cache"]
+__all__ = ["graphed_rollout"]
 
 # f -> {configuration: (graph, static input, static output)}; entries die with f.
 _GRAPHS: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 _WARMUP_RUNS = 2
 
 
-def clear_graph_cache() -> None:
-    """Drop every captured rollout graph (frees their static buffers)."""
-    _GRAPHS.clear()
-
-
-def _trajectory(f, x0: torch.Tensor, alphas, plan, stage_times, check_first: bool) -> torch.Tensor:
+def _trajectory(f, x0: torch.Tensor, alphas, plan: StepPlan, stage_times, check_first: bool) -> torch.Tensor:
     """The rollout loop alone, without host synchronisation (no finite checks): what the graph captures."""
-    from .integrate import _integrate_chunk
-
-    return torch.stack([x0, *_integrate_chunk(f, x0, alphas, plan, stage_times, check_first)])
+    return torch.stack([x0, *plan.integrate(f, x0, alphas, stage_times, check_first=check_first)])
 
 
 def _capture(f, x0: torch.Tensor, alphas, plan, stage_times):
@@ -50,10 +43,9 @@ def _capture(f, x0: torch.Tensor, alphas, plan, stage_times):
     return graph, static_x0, static_trajectory, stage_times
 
 
-def graphed_rollout(f, x0: torch.Tensor, t0: float, dt: float, n_steps: int, tableau: ButcherTableau) -> torch.Tensor:
-    """The trajectory of :func:`dynlearn.rollout` computed by replaying a captured CUDA graph."""
-    from .integrate import _scaled, _stage_plan, _stage_times
-
+def graphed_rollout(f, x0: torch.Tensor, t0: float, dt: float, n_steps: int, plan: StepPlan) -> torch.Tensor:
+    """The trajectory of :func:`dynlearn.rollout` computed by replaying a captured CUDA graph (the captures of
+    an ``f`` are dropped with it)."""
     if x0.device.type != "cuda":
         raise ValueError(f"cuda_graph=True needs a CUDA state; x0 is on {x0.device}")
     if torch.is_grad_enabled():
@@ -61,16 +53,15 @@ def graphed_rollout(f, x0: torch.Tensor, t0: float, dt: float, n_steps: int, tab
             "cuda_graph=True replays an inference rollout and does not record gradients; "
             "call rollout under torch.no_grad() (or torch.inference_mode())"
         )
-    key = (tuple(x0.shape), x0.dtype, x0.device, t0, dt, n_steps, tableau)
+    key = (tuple(x0.shape), x0.dtype, x0.device, t0, dt, n_steps, plan.tableau)
     try:
         per_function = _GRAPHS.setdefault(f, {})
     except TypeError:  # f cannot be weakly referenced: capture without caching
         per_function = {}
     entry = per_function.get(key)
     if entry is None:
-        plan = _stage_plan(tableau)
-        stage_times = _stage_times(t0, dt, 0, n_steps, plan, x0)
-        entry = _capture(f, x0, _scaled(plan, dt), plan, stage_times)
+        stage_times = plan.stage_times(t0, dt, 0, n_steps, x0)
+        entry = _capture(f, x0, plan.scaled(dt), plan, stage_times)
         per_function[key] = entry
     # the entry also holds the stage-time tensors: the captured kernels read them, so they must stay alive
     graph, static_x0, static_trajectory, _ = entry

@@ -43,20 +43,21 @@ import torch
 
 from dynlearn._files import atomic_write
 from dynlearn.datasets.format import TrajectoryDataset, read_dataset
-from dynlearn.models import MLP, AffineVectorField, NeuralVectorField
-from dynlearn.tableaus import get_tableau
-from dynlearn.training import TrainingConfig, TrainingHistory, embedded_loss, train
+from dynlearn.fields.models import MLP, AffineVectorField, NeuralVectorField
+from dynlearn.integration.tableaus import get_tableau
+from dynlearn.fields.training import TrainingSettings, TrainingHistory, embedded_loss, train
 
-from .modes import ProperOrthogonalDecomposition
-from .physics_aware import snapshot_data
-from .reconstruction import least_squares_map, logarithm_operator, scheme_operator
-from .study import ConvergenceStudy, convergence_study
+from dynlearn.analysis.modes import ProperOrthogonalDecomposition
+from dynlearn.datasets.snapshots import snapshot_data
+from dynlearn.analysis.reconstruction import least_squares_map, logarithm_operator, scheme_operator
+from dynlearn.analysis.study import ConvergenceStudy, convergence_study
+from dynlearn._checks import as_integer
 
-__all__ = ["DataStudyRecipe", "DataStudyOutcome", "run_data_study", "markdown_spectra"]
+__all__ = ["RecordedFieldRecipe", "RecordedFieldOutcome", "run_recorded_field", "markdown_spectra"]
 
 
 @dataclasses.dataclass(frozen=True)
-class DataStudyRecipe:
+class RecordedFieldRecipe:
     """Everything a study of recorded data needs besides the file (see the module docstring).
 
     ``training_schemes``: each entry one G per network kind (a linear G only for single-scheme entries: a sum
@@ -82,10 +83,9 @@ class DataStudyRecipe:
     finer: int = 6
 
     def __post_init__(self) -> None:
-        if isinstance(self.modes, bool) or not isinstance(self.modes, int) or self.modes < 1:
-            raise ValueError(f"modes={self.modes!r}: the number of POD modes must be a positive integer")
-        stride = self.stride
-        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1 or stride & (stride - 1):
+        as_integer("modes", self.modes)
+        stride = as_integer("stride", self.stride)
+        if stride & (stride - 1):
             raise ValueError(
                 f"stride={stride!r}: must be a power of two (1, 2, 4, ...), so that every dt of the ladder, "
                 f"dt_train / 2^k, is a multiple or a whole fraction of the record's dt"
@@ -100,19 +100,16 @@ class DataStudyRecipe:
         for schemes in (*self.training_schemes, self.evaluation_schemes):
             for scheme in schemes:
                 get_tableau(scheme)  # an unknown name fails here, with the list of known ones
-        if isinstance(self.horizon, bool) or not isinstance(self.horizon, int) or self.horizon < 4:
-            raise ValueError(f"horizon={self.horizon!r}: the evaluation needs at least 4 training steps (an integer >= 4)")
+        as_integer("horizon (training steps of the held-out record)", self.horizon, minimum=4)
         for name in ("width", "depth", "iterations", "finer"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r}: must be a positive integer")
+            as_integer(name, getattr(self, name))
 
 
 @dataclasses.dataclass
-class DataStudyOutcome:
+class RecordedFieldOutcome:
     """The study, the decomposition and the training records of one run."""
 
-    recipe: DataStudyRecipe
+    recipe: RecordedFieldRecipe
     source: dict[str, Any]
     decomposition: ProperOrthogonalDecomposition
     study: ConvergenceStudy
@@ -177,15 +174,15 @@ def markdown_spectra(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run_data_study(
+def run_recorded_field(
     data: str | Path | TrajectoryDataset,
     output: str | Path | None = None,
     *,
-    recipe: DataStudyRecipe | None = None,
+    recipe: RecordedFieldRecipe | None = None,
     seeds: Sequence[int] = (0,),
     device: str | torch.device = "cpu",
     progress: bool = True,
-) -> DataStudyOutcome:
+) -> RecordedFieldOutcome:
     """Run the learned-integrator experiment on a one-trajectory field dataset (a file or a read dataset) and,
     when ``output`` is given, write ``report.md``, ``results.json`` and ``convergence_grid.png`` there.
 
@@ -193,7 +190,7 @@ def run_data_study(
     CPU in float64). Raises ``ValueError`` before any training when the record is too short for the recipe.
     """
     began = time.perf_counter()
-    recipe = recipe or DataStudyRecipe()
+    recipe = recipe or RecordedFieldRecipe()
     dataset = read_dataset(data) if isinstance(data, (str, Path)) else data
     snapshots = snapshot_data(dataset).snapshots
     n_times, values = snapshots.shape
@@ -247,13 +244,13 @@ def run_data_study(
                 torch.manual_seed(seed)
                 field = NeuralVectorField(MLP(recipe.modes, recipe.modes, recipe.width, recipe.depth)).to(
                     device, torch.float64)
-                config = TrainingConfig(
+                settings = TrainingSettings(
                     iterations=recipe.iterations, learning_rate=recipe.learning_rate,
                     final_learning_rate=recipe.final_learning_rate, patience=max(1000, recipe.iterations // 3),
                     min_improvement=1e-4, seed=seed, progress=progress, description=name,
                 )
                 loss = embedded_loss(field, on_device[0], on_device[1][:, None], training_dt, schemes)
-                histories[name] = train(field, loss, starts.shape[0], config)
+                histories[name] = train(field, loss, starts.shape[0], settings)
                 field.to("cpu").requires_grad_(False)
                 fields[name], trained_in[name] = field, schemes
 
@@ -280,14 +277,14 @@ def run_data_study(
         "captured_energy": decomposition.captured_energy,
         "energy_fractions": decomposition.energy_fractions().tolist(),
     }
-    outcome = DataStudyOutcome(recipe, source, decomposition, study, _spectra(generator, linear, training_dt),
+    outcome = RecordedFieldOutcome(recipe, source, decomposition, study, _spectra(generator, linear, training_dt),
                                histories, time.perf_counter() - began)
     if output is not None:
         outcome.files = _write_report(outcome, Path(output))
     return outcome
 
 
-def _write_report(outcome: DataStudyOutcome, folder: Path) -> list[Path]:
+def _write_report(outcome: RecordedFieldOutcome, folder: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")

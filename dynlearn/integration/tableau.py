@@ -27,6 +27,7 @@ from functools import cache, cached_property
 from typing import Sequence, Union
 
 import sympy
+from dynlearn._checks import as_integer
 
 __all__ = [
     "ButcherTableau",
@@ -62,8 +63,7 @@ def rooted_trees(order: int) -> tuple[RootedTree, ...]:
     Each tree is a canonical nested tuple: the sorted tuple of its subtrees, the lone vertex being ``()``.
     The order conditions of a Runge-Kutta method of order p are one equation per tree with at most p vertices.
     """
-    if not isinstance(order, int) or order < 1:
-        raise ValueError(f"order must be a positive integer, got {order!r}")
+    as_integer("order", order)
     if order == 1:
         return ((),)
     trees: set[RootedTree] = set()
@@ -172,8 +172,7 @@ class ButcherTableau:
                 f"name={name!r}: a tableau name is lower case, starts with a letter and uses only "
                 f"letters, digits, '_' and '-'"
             )
-        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-            raise ValueError(f"tableau {name!r}: order={order!r} must be a positive integer")
+        as_integer(f"tableau {name!r}: order", order)
         rows = [list(row) for row in a]
         stages = len(rows)
         if stages == 0:
@@ -245,8 +244,7 @@ class ButcherTableau:
 
         A method has order p if and only if all residuals of orders 1..p vanish (Butcher, 1963).
         """
-        if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= MAX_VERIFIED_ORDER + 1:
-            raise ValueError(f"order={order!r}: order conditions are available for 1..{MAX_VERIFIED_ORDER + 1}")
+        as_integer("order (of the order conditions available)", order, maximum=MAX_VERIFIED_ORDER + 1)
         a, b, _ = self.matrices()
         return [
             (tree, sympy.simplify(elementary_weight(tree, a, b) - sympy.Rational(1, tree_density(tree))))

@@ -1,7 +1,9 @@
 """Training the physics-aware autoencoder: epochs of shuffled minibatches of snapshot windows, Adam (optionally
 with weight decay, the classical alternative to the Lyapunov prior), a learning rate decaying exponentially
 from ``learning_rate`` to ``final_learning_rate``, seeded, on the CPU or CUDA, with a progress bar, a per-epoch
-log (loss terms, seconds) and resumable checkpoints (written atomically)."""
+log (loss terms, seconds) and resumable checkpoints (written atomically). Same pattern as every trainer in
+dynlearn: ``train_autoencoder(model, windows, loss, settings=AutoencoderTrainingSettings(), checkpoint=None)
+-> AutoencoderHistory``."""
 
 from __future__ import annotations
 
@@ -12,17 +14,18 @@ from pathlib import Path
 
 import torch
 
-from ._checks import as_positive_integer
-from ._files import atomic_write, restore_random_state
-from .autoencoder import AutoencoderLoss, PhysicsAwareAutoencoder
-from .lyapunov import spectral_radius
+from dynlearn._checks import as_integer, as_positive_number
+from dynlearn._files import atomic_write, restore_random_state
+from dynlearn.autoencoder.model import AutoencoderLoss, PhysicsAwareAutoencoder
+from dynlearn.autoencoder.lyapunov import spectral_radius
+from dynlearn.progress import progress as progress_display
 
-__all__ = ["AutoencoderTraining", "AutoencoderHistory", "train_autoencoder"]
+__all__ = ["AutoencoderTrainingSettings", "AutoencoderHistory", "train_autoencoder"]
 
 
 @dataclasses.dataclass(frozen=True)
-class AutoencoderTraining:
-    """How to train (see the module docstring)."""
+class AutoencoderTrainingSettings:
+    """How to train (see the module docstring); ``progress``: report progress (:mod:`dynlearn.progress`)."""
 
     epochs: int = 600
     batch_size: int = 34
@@ -36,13 +39,11 @@ class AutoencoderTraining:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "checkpoint_every"):
-            as_positive_integer(name, getattr(self, name))
+            as_integer(name, getattr(self, name))
         for name in ("learning_rate", "final_learning_rate"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+            as_positive_number(name, getattr(self, name))
+        if self.weight_decay != 0:
+            as_positive_number("weight_decay (or 0)", self.weight_decay)
 
 
 @dataclasses.dataclass
@@ -60,6 +61,10 @@ class AutoencoderHistory:
     def epochs(self) -> int:
         return len(self.loss)
 
+    def to_dict(self) -> dict:
+        """Plain numbers and lists, for JSON."""
+        return dataclasses.asdict(self)
+
     def seconds_per_epoch(self) -> float:
         """Median seconds per epoch, leaving out the first (warm-up) epoch when there are others."""
         times = sorted(self.seconds[1:] if len(self.seconds) > 1 else self.seconds)
@@ -70,10 +75,10 @@ def train_autoencoder(
     model: PhysicsAwareAutoencoder,
     windows: torch.Tensor,
     loss: AutoencoderLoss = AutoencoderLoss(),
-    settings: AutoencoderTraining = AutoencoderTraining(),
+    settings: AutoencoderTrainingSettings = AutoencoderTrainingSettings(),
     checkpoint: str | Path | None = None,
 ) -> AutoencoderHistory:
-    """Train ``model`` on ``windows`` ``(n_windows, S + 1, m)`` (:func:`dynlearn.autoencoder.snapshot_windows`),
+    """Train ``model`` on ``windows`` ``(n_windows, S + 1, m)`` (:func:`dynlearn.autoencoder.model.snapshot_windows`),
     on the windows' device. An existing ``checkpoint`` is resumed from; it is rewritten every
     ``checkpoint_every`` epochs and at the end. NaN or infinite data, or a loss that becomes non-finite, raise."""
     if windows.ndim != 3 or windows.shape[1] < loss.steps + 1:
@@ -105,11 +110,9 @@ def train_autoencoder(
                      "rng": torch.get_rng_state()}
             atomic_write(path, lambda temporary: torch.save(state, temporary))
 
-    from tqdm.auto import tqdm
-
     n = windows.shape[0]
-    bar = tqdm(range(history.epochs, settings.epochs), desc=settings.description, disable=not settings.progress,
-               initial=history.epochs, total=settings.epochs, leave=False)
+    bar = progress_display(range(history.epochs, settings.epochs), description=settings.description,
+                           enabled=settings.progress, initial=history.epochs, total=settings.epochs, unit="epoch")
     model.train()
     for epoch in bar:
         began = time.perf_counter()
@@ -136,7 +139,7 @@ def train_autoencoder(
         history.prior.append(values[3])
         history.spectral_radius.append(spectral_radius(model.omega))
         history.seconds.append(time.perf_counter() - began)
-        if epoch % 10 == 0:
+        if epoch % 10 == 0 or epoch == settings.epochs - 1:
             bar.set_postfix(loss=f"{values[0]:.3e}", radius=f"{history.spectral_radius[-1]:.4f}")
         if (epoch + 1) % settings.checkpoint_every == 0:
             save()

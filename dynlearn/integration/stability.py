@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import as_positive_step
-from .tableau import ButcherTableau
-from .tableaus import get_tableau
+from dynlearn._checks import as_positive_step
+from dynlearn.integration.tableau import ButcherTableau
+from dynlearn.integration.tableaus import get_tableau
 
 __all__ = ["stability_matrix"]
 

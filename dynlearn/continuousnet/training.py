@@ -3,9 +3,12 @@ cosine learning rate, weight decay, augmentation on the device, bf16 autocast an
 optional torch.compile, the incremental-in-depth schedule (double the steps and the basis at chosen epochs),
 resumable checkpoints and a per-epoch log (loss, accuracy, images per second).
 
+Same pattern as every trainer in dynlearn: ``train_classifier(model, data, settings=ClassifierTrainingSettings(),
+checkpoint=None) -> ClassifierHistory`` (the model is trained, and refined, in place).
+
 Several GPUs or nodes: launch with ``torchrun`` (``torchrun --nproc-per-node 8 -m dynlearn.cli train continuousnet
-...``); when a process group is initialised (the command line does it when WORLD_SIZE > 1: NCCL on CUDA, gloo on
-CPUs), the network is wrapped in DistributedDataParallel, every process takes its share of each global batch
+...``); :func:`initialise_distributed` joins the process group torchrun describes (NCCL on CUDA, gloo on CPUs;
+the command line calls it before loading data), and when a group is initialised the network is wrapped in DistributedDataParallel, every process takes its share of each global batch
 (``batch_size`` is the global batch), and only rank 0 prints and writes checkpoints. Batch-norm running
 statistics follow rank 0 (DDP broadcasts buffers at every forward).
 """
@@ -21,18 +24,22 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ._checks import as_positive_integer
-from ._files import atomic_write, restore_random_state
-from .continuousnet import ContinuousNet, to_channels_last
+from dynlearn._checks import as_integer, as_positive_number
+from dynlearn._files import atomic_write, restore_random_state
+from dynlearn.continuousnet.network import ContinuousNet, to_channels_last
+from dynlearn.progress import progress as progress_display
+from dynlearn.progress import progress_mode
 
-__all__ = ["ClassifierTraining", "train_classifier", "evaluate_classifier", "load_classifier"]
+__all__ = ["ClassifierTrainingSettings", "ClassifierHistory", "train_classifier", "evaluate_classifier",
+           "load_classifier", "initialise_distributed"]
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclasses.dataclass(frozen=True)
-class ClassifierTraining:
-    """How to train; ``refine_at``: epochs at which the steps and the basis pieces double (exact refinement).
+class ClassifierTrainingSettings:
+    """How to train; ``refine_at``: epochs at which the steps and the basis pieces double (exact refinement);
+    ``progress``: a per-batch display (:mod:`dynlearn.progress`) and a line per epoch on standard output.
 
     ``compile``: torch.compile the network with ``compile_mode``; on CUDA, ``"reduce-overhead"`` also replays
     each training step's kernels as a CUDA graph, which is what a small ContinuousNet needs: it is launch-bound
@@ -56,19 +63,57 @@ class ClassifierTraining:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
-            as_positive_integer(name, getattr(self, name))
-        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+            as_integer(name, getattr(self, name))
+        as_positive_number("learning_rate", self.learning_rate)
         if self.compile_mode not in COMPILE_MODES:
             raise ValueError(f"compile_mode must be one of {COMPILE_MODES}, got {self.compile_mode!r}")
         if any(not 0 < e < self.epochs for e in self.refine_at):
             raise ValueError(f"refine_at epochs must lie strictly between 0 and {self.epochs}, got {self.refine_at}")
 
 
-def _save(path: Path, model: ContinuousNet, optimizer: torch.optim.Optimizer | None, epoch: int, log: list) -> None:
+@dataclasses.dataclass
+class ClassifierHistory:
+    """Per epoch: training loss and accuracy, test accuracy, images per second, seconds, and the graph trained
+    (steps per block, pieces: they double at the refinement epochs)."""
+
+    loss: list[float] = dataclasses.field(default_factory=list)
+    train_accuracy: list[float] = dataclasses.field(default_factory=list)
+    test_accuracy: list[float] = dataclasses.field(default_factory=list)
+    images_per_second: list[float] = dataclasses.field(default_factory=list)
+    seconds: list[float] = dataclasses.field(default_factory=list)
+    n_steps: list[int] = dataclasses.field(default_factory=list)
+    pieces: list[int] = dataclasses.field(default_factory=list)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+    def to_dict(self) -> dict:
+        """Plain numbers and lists, for JSON."""
+        return dataclasses.asdict(self)
+
+
+def initialise_distributed(device: str) -> str:
+    """Join the process group that ``torchrun`` describes (WORLD_SIZE > 1 in the environment: NCCL on CUDA,
+    gloo on CPUs) and return this process's device (``cuda:LOCAL_RANK`` on CUDA); without torchrun, ``device``
+    unchanged. Call it before putting data on the device."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return device
+    import torch.distributed as dist
+
+    cuda = device.startswith("cuda")
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if cuda else device
+
+
+def _save(path: Path, model: ContinuousNet, optimizer: torch.optim.Optimizer | None, epoch: int,
+          history: ClassifierHistory) -> None:
     state = {"config": model.config(), "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-             "optimizer": optimizer.state_dict() if optimizer is not None else None, "epoch": epoch, "log": log,
-             "rng": torch.get_rng_state()}
+             "optimizer": optimizer.state_dict() if optimizer is not None else None, "epoch": epoch,
+             "history": history.to_dict(), "rng": torch.get_rng_state()}
     atomic_write(path, lambda temporary: torch.save(state, temporary))
 
 
@@ -110,12 +155,12 @@ class _null:
         return None
 
 
-def train_classifier(model: ContinuousNet, data, settings: ClassifierTraining = ClassifierTraining(),
-                     checkpoint: str | Path | None = None) -> tuple[ContinuousNet, list[dict[str, float]]]:
-    """Train on ``data`` (:class:`dynlearn.datasets.images.ImageData`, on the training device). Returns the
-    model (a new object after refinements) and the per-epoch log. An existing ``checkpoint`` is resumed."""
-    from tqdm.auto import tqdm
-
+def train_classifier(model: ContinuousNet, data, settings: ClassifierTrainingSettings = ClassifierTrainingSettings(),
+                     checkpoint: str | Path | None = None) -> ClassifierHistory:
+    """Train ``model`` in place on ``data`` (:class:`dynlearn.datasets.images.ImageData`, on the training
+    device; at a refinement epoch the model's blocks are replaced by their refined manifestation). Returns the
+    per-epoch history. An existing ``checkpoint`` is resumed (its network must be ``model``'s, up to steps and
+    pieces)."""
     import torch.distributed as dist
 
     device = data.train_images.device
@@ -126,13 +171,20 @@ def train_classifier(model: ContinuousNet, data, settings: ClassifierTraining = 
         raise ValueError(f"batch_size {settings.batch_size} must be a multiple of the {world} processes")
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
-    log: list[dict[str, float]] = []
+    history = ClassifierHistory()
     start_epoch = 0
     path = Path(checkpoint) if checkpoint is not None else None
     saved_optimizer = None
     if path is not None and path.exists():
-        model, saved = load_classifier(path, device)
-        start_epoch, log, saved_optimizer = int(saved["epoch"]), list(saved["log"]), saved["optimizer"]
+        saved_model, saved = load_classifier(path, device)
+        fixed = ("n_classes", "in_channels", "widths", "activation")
+        if any(saved_model.config()[key] != model.config()[key] for key in fixed):
+            raise ValueError(f"{path} holds another network ({ {k: saved_model.config()[k] for k in fixed} }) than "
+                             f"the one to train ({ {k: model.config()[k] for k in fixed} }); remove it or train that one")
+        model.blocks = saved_model.blocks  # the saved graph: steps and pieces as refined so far
+        model.load_state_dict(saved_model.state_dict())
+        start_epoch, saved_optimizer = int(saved["epoch"]), saved["optimizer"]
+        history = ClassifierHistory(**saved["history"])
         restore_random_state(saved["rng"])
         generator.manual_seed(settings.seed + start_epoch)
     model = model.to(device)
@@ -158,11 +210,11 @@ def train_classifier(model: ContinuousNet, data, settings: ClassifierTraining = 
         return torch.compile(network, mode=settings.compile_mode) if settings.compile else network
 
     forward = wrap(model)
-    talk = settings.progress and rank == 0
+    talk = settings.progress and rank == 0 and progress_mode() != "off"
     for epoch in range(start_epoch, settings.epochs):
         if epoch in settings.refine_at:
             block = model.blocks[0]
-            model = model.manifest(n_steps=2 * block.n_steps, pieces=2 * block.basis.pieces)
+            model.blocks = model.manifest(n_steps=2 * block.n_steps, pieces=2 * block.basis.pieces).blocks
             if cuda and settings.channels_last:
                 to_channels_last(model)
             optimizer = optimiser_for(model)  # new parameters; momentum restarts
@@ -170,9 +222,11 @@ def train_classifier(model: ContinuousNet, data, settings: ClassifierTraining = 
         model.train()
         began = time.perf_counter()
         total_loss, correct, count = torch.zeros((), device=device), torch.zeros((), device=device), 0
-        bar = tqdm(data.batches("train", settings.batch_size, shuffle=True, augment=settings.augment, generator=generator,
-                                shard=(rank, world)),
-                   total=steps_per_epoch, desc=f"epoch {epoch + 1}/{settings.epochs}", disable=not talk, leave=False)
+        # the epoch's line below reports it: in a log, no line per batch display
+        batches = data.batches("train", settings.batch_size, shuffle=True, augment=settings.augment, generator=generator,
+                               shard=(rank, world))
+        bar = batches if not talk or progress_mode() != "bar" else progress_display(
+            batches, total=steps_per_epoch, description=f"epoch {epoch + 1}/{settings.epochs}", unit="batch")
         for index, (images, labels) in enumerate(bar):
             progress = (epoch * steps_per_epoch + index) / total_steps
             for group in optimizer.param_groups:
@@ -201,14 +255,16 @@ def train_classifier(model: ContinuousNet, data, settings: ClassifierTraining = 
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"the training loss became {loss_value} in epoch {epoch + 1}; lower the learning rate")
         test = evaluate_classifier(model, data, mixed_precision=settings.mixed_precision)
-        entry = {"epoch": epoch + 1, "loss": loss_value, "train_accuracy": float(correct) / count,
-                 "test_accuracy": test["accuracy"], "images_per_second": count / seconds, "seconds": seconds,
-                 "n_steps": model.blocks[0].n_steps, "pieces": model.blocks[0].basis.pieces}
-        log.append(entry)
+        entry = {"loss": loss_value, "train_accuracy": float(correct) / count, "test_accuracy": test["accuracy"],
+                 "images_per_second": count / seconds, "seconds": seconds, "n_steps": model.blocks[0].n_steps,
+                 "pieces": model.blocks[0].basis.pieces}
+        for key, value in entry.items():
+            getattr(history, key).append(value)
         if talk:
-            print(f"epoch {entry['epoch']:>3}: loss {entry['loss']:.4f}, train {entry['train_accuracy']:.4f}, "
+            print(f"epoch {epoch + 1:>3}: loss {entry['loss']:.4f}, train {entry['train_accuracy']:.4f}, "
                   f"test {entry['test_accuracy']:.4f}, {entry['images_per_second']:.0f} images/s "
-                  f"(N = {entry['n_steps']}, K = {entry['pieces']})")
+                  f"(N = {entry['n_steps']}, K = {entry['pieces']})", flush=True)
         if path is not None and rank == 0:
-            _save(path, model, optimizer, epoch + 1, log)
-    return model.eval(), log
+            _save(path, model, optimizer, epoch + 1, history)
+    model.eval()
+    return history

@@ -1,7 +1,7 @@
 """The learned-integrator experiment, end to end: data, training inside schemes, convergence study, swap,
 operator reconstruction, report. This is what ``dynlearn study SYSTEM`` runs.
 
-Default recipes (``RECIPES``): training data is ONE long exact trajectory (20 time units at dt_train = 0.1,
+Default recipes (``LEARNED_INTEGRATOR_RECIPES``): training data is ONE long exact trajectory (20 time units at dt_train = 0.1,
 200 one-step pairs) from the initial state that is then evaluated on [0, 2]: the question is whether the
 learned field is the vector field along that orbit, not how it generalises to other orbits. The pendulum
 starts at theta0 = 3 pi / 4 at rest (g = 9.81, L = 1). G is a 2-50-2 tanh MLP trained, one-step loss, in
@@ -26,21 +26,22 @@ from typing import Any, Sequence
 import torch
 
 from dynlearn._files import atomic_write
-from dynlearn.integrate import time_grid
-from dynlearn.models import MLP, DiscreteMap, LinearVectorField, NeuralODE, NeuralVectorField, SkipMap, iterate_map
-from dynlearn.stability import stability_matrix
+from dynlearn.integration.rollout import time_grid
+from dynlearn.fields.models import MLP, DiscreteMap, LinearVectorField, NeuralODE, NeuralVectorField, SkipMap, iterate_map
+from dynlearn.integration.stability import stability_matrix
 from dynlearn.systems import make_system
 from dynlearn.systems.base import System
-from dynlearn.training import TrainingConfig, TrainingHistory, embedded_loss, map_loss, train
+from dynlearn.fields.training import TrainingSettings, TrainingHistory, embedded_loss, map_loss, train
 
-from .reconstruction import closest_stencil, least_squares_map, logarithm_operator, relative_error, scheme_operator
-from .study import ConvergenceStudy, convergence_study
+from dynlearn.analysis.reconstruction import closest_stencil, least_squares_map, logarithm_operator, relative_error, scheme_operator
+from dynlearn.analysis.study import ConvergenceStudy, convergence_study
 
-__all__ = ["StudyRecipe", "RECIPES", "StudyOutcome", "run_study", "markdown_reconstruction"]
+__all__ = ["LearnedIntegratorRecipe", "LEARNED_INTEGRATOR_RECIPES", "DEFAULT_SYSTEM", "LearnedIntegratorOutcome",
+           "run_learned_integrators", "markdown_reconstruction"]
 
 
 @dataclasses.dataclass(frozen=True)
-class StudyRecipe:
+class LearnedIntegratorRecipe:
     """Everything that defines one run of the experiment (see the module docstring for the defaults)."""
 
     system: str
@@ -63,17 +64,17 @@ class StudyRecipe:
 
 _LINEAR_SCHEMES = ("euler", "backward_euler", "trapezoid", "midpoint", "rk4")
 
-RECIPES: dict[str, StudyRecipe] = {
-    "pendulum": StudyRecipe("pendulum", {"gravity": 9.81, "length": 1.0}, (3 * math.pi / 4, 0.0)),
-    "pendulum-xy": StudyRecipe(
+LEARNED_INTEGRATOR_RECIPES: dict[str, LearnedIntegratorRecipe] = {
+    "pendulum": LearnedIntegratorRecipe("pendulum", {"gravity": 9.81, "length": 1.0}, (3 * math.pi / 4, 0.0)),
+    "pendulum-xy": LearnedIntegratorRecipe(
         "pendulum-xy", {"gravity": 9.81, "length": 1.0},
         (math.sin(3 * math.pi / 4), -math.cos(3 * math.pi / 4), 0.0, 0.0),
     ),
-    "oscillator": StudyRecipe(
+    "oscillator": LearnedIntegratorRecipe(
         "oscillator", {"frequency": 1.0, "damping_ratio": 0.0}, (1.0, 0.0), networks=("mlp", "linear"),
         linear_schemes=_LINEAR_SCHEMES,
     ),
-    "wave": StudyRecipe(
+    "wave": LearnedIntegratorRecipe(
         "wave", {"nodes": 16, "n_modes": 400, "stencil_order": 6}, None, training_time=2.0, networks=("linear",),
         linear_schemes=_LINEAR_SCHEMES, training_dt=0.01, t_final=1.0,
     ),
@@ -81,8 +82,8 @@ RECIPES: dict[str, StudyRecipe] = {
 
 
 @dataclasses.dataclass
-class StudyOutcome:
-    recipe: StudyRecipe
+class LearnedIntegratorOutcome:
+    recipe: LearnedIntegratorRecipe
     study: ConvergenceStudy
     histories: dict[str, TrainingHistory]
     reconstruction: list[dict[str, Any]]
@@ -109,8 +110,12 @@ def _linear_loss(operator: LinearVectorField, starts: torch.Tensor, successors: 
     return loss
 
 
-def run_study(
-    recipe: StudyRecipe | str,
+#: the system ``dynlearn study`` runs when none is named
+DEFAULT_SYSTEM = "pendulum"
+
+
+def run_learned_integrators(
+    recipe: LearnedIntegratorRecipe | str = DEFAULT_SYSTEM,
     output: str | Path | None = None,
     *,
     seeds: Sequence[int] = (0,),
@@ -118,7 +123,7 @@ def run_study(
     neural_ode: bool = False,
     device: str | torch.device = "cpu",
     progress: bool = True,
-) -> StudyOutcome:
+) -> LearnedIntegratorOutcome:
     """Run the experiment of ``recipe`` (or the default recipe of a system name) and, when ``output`` is
     given, write ``report.md``, ``results.json`` and ``convergence_grid.png`` there.
 
@@ -128,9 +133,9 @@ def run_study(
     exact solution)."""
     began = time.perf_counter()
     if isinstance(recipe, str):
-        if recipe not in RECIPES:
-            raise ValueError(f"no study recipe for {recipe!r}; known: {', '.join(RECIPES)}")
-        recipe = RECIPES[recipe]
+        if recipe not in LEARNED_INTEGRATOR_RECIPES:
+            raise ValueError(f"no study recipe for {recipe!r}; known: {', '.join(LEARNED_INTEGRATOR_RECIPES)}")
+        recipe = LEARNED_INTEGRATOR_RECIPES[recipe]
     if iterations is not None:
         recipe = dataclasses.replace(recipe, iterations=iterations)
     if neural_ode and "neural-ode" not in recipe.networks:
@@ -151,12 +156,12 @@ def run_study(
     exact_map = least_squares_map(starts, successors)  # the data's one-step map (exact data: exp(dt Lambda))
 
     def fit(name: str, module: torch.nn.Module, loss, seed: int) -> None:
-        config = TrainingConfig(
+        settings = TrainingSettings(
             iterations=recipe.iterations, learning_rate=recipe.learning_rate,
             final_learning_rate=recipe.final_learning_rate, patience=max(1000, recipe.iterations // 3),
             min_improvement=1e-4, seed=seed, progress=progress, description=name,
         )
-        histories[name] = train(module, loss, starts.shape[0], config)
+        histories[name] = train(module, loss, starts.shape[0], settings)
         module.to("cpu").requires_grad_(False)
 
     def network(seed: int) -> torch.nn.Module:
@@ -221,13 +226,13 @@ def run_study(
         schemes=recipe.evaluation_schemes, training_schemes=trained_in, system=recipe.system,
     )
     reconstruction = _reconstruct(system, recipe, starts, successors, progress) if recipe.linear_schemes else []
-    outcome = StudyOutcome(recipe, study, histories, reconstruction, baselines, time.perf_counter() - began, [])
+    outcome = LearnedIntegratorOutcome(recipe, study, histories, reconstruction, baselines, time.perf_counter() - began, [])
     if output is not None:
         outcome.files = _write_report(outcome, Path(output))
     return outcome
 
 
-def _reconstruct(system: System, recipe: StudyRecipe, starts, successors, progress: bool) -> list[dict[str, Any]]:
+def _reconstruct(system: System, recipe: LearnedIntegratorRecipe, starts, successors, progress: bool) -> list[dict[str, Any]]:
     """Per linear scheme: Lambda from inverting R on the data's least-squares map (what a linear model trained
     inside the scheme converges to), checked against gradient training inside the scheme for small systems,
     and from the matrix logarithm; errors against the true operator (the wave: its order-p method of lines)."""
@@ -251,10 +256,10 @@ def _reconstruct(system: System, recipe: StudyRecipe, starts, successors, progre
         }
         if truth.shape[0] <= 4:  # gradient training inside the scheme must land on the same operator
             field = LinearVectorField(truth.shape[0])
-            config = TrainingConfig(iterations=max(recipe.iterations, 4000), learning_rate=recipe.learning_rate,
+            settings = TrainingSettings(iterations=max(recipe.iterations, 4000), learning_rate=recipe.learning_rate,
                                     final_learning_rate=1e-6, patience=max(recipe.iterations, 4000),
                                     min_improvement=0.0, progress=progress, description=f"linear operator in {scheme}")
-            train(field, _linear_loss(field, starts, successors, dt, scheme), starts.shape[0], config)
+            train(field, _linear_loss(field, starts, successors, dt, scheme), starts.shape[0], settings)
             row["trained_vs_inverted"] = relative_error(field.operator.detach(), inverted)
         if system.name == "wave":
             row["stencil"] = closest_stencil(inverted, system)
@@ -282,7 +287,7 @@ def markdown_reconstruction(rows: list[dict[str, Any]], dt: float) -> str:
     return "\n".join(lines)
 
 
-def _write_report(outcome: StudyOutcome, folder: Path) -> list[Path]:
+def _write_report(outcome: LearnedIntegratorOutcome, folder: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")

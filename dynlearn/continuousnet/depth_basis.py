@@ -30,14 +30,14 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ._checks import as_positive_integer
+from dynlearn._checks import as_integer
 
-__all__ = ["DepthBasis", "PiecewiseConstant", "PiecewiseLinear", "Legendre", "make_basis", "project", "stage_times"]
+__all__ = ["DepthBasis", "PiecewiseConstant", "PiecewiseLinear", "Legendre", "FAMILIES", "make_basis", "project", "stage_times"]
 
 
 def stage_times(n_steps: int, nodes: Sequence[Fraction]) -> list[tuple[int, Fraction]]:
     """(step, node) of every stage of ``n_steps`` steps over [0, 1], in order: integer steps, exact nodes."""
-    n_steps = as_positive_integer("n_steps", n_steps)
+    n_steps = as_integer("n_steps", n_steps)
     return [(n, Fraction(c)) for n in range(n_steps) for c in nodes]
 
 
@@ -47,7 +47,7 @@ class DepthBasis(abc.ABC):
     name: str
 
     def __init__(self, pieces: int) -> None:
-        self.pieces = as_positive_integer(f"{type(self).__name__}: the number of pieces", pieces)
+        self.pieces = as_integer(f"{type(self).__name__}: the number of pieces", pieces)
 
     @property
     @abc.abstractmethod
@@ -163,14 +163,15 @@ class Legendre(DepthBasis):
         return np.polynomial.legendre.legvander(np.array([2.0 * t - 1.0]), self.pieces - 1)[0]
 
 
-_FAMILIES = {cls.name: cls for cls in (PiecewiseConstant, PiecewiseLinear, Legendre)}
+#: the bases by name
+FAMILIES = {cls.name: cls for cls in (PiecewiseConstant, PiecewiseLinear, Legendre)}
 
 
 def make_basis(name: str, pieces: int) -> DepthBasis:
     """A basis by name: "piecewise_constant", "piecewise_linear" or "legendre"."""
-    if name not in _FAMILIES:
-        raise ValueError(f"basis must be one of {sorted(_FAMILIES)}, got {name!r}")
-    return _FAMILIES[name](pieces)
+    if name not in FAMILIES:
+        raise ValueError(f"basis must be one of {sorted(FAMILIES)}, got {name!r}")
+    return FAMILIES[name](pieces)
 
 
 def _quadrature(source: DepthBasis, target: DepthBasis) -> tuple[np.ndarray, np.ndarray]:

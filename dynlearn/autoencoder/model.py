@@ -11,7 +11,7 @@ Loss on windows (y_t, y_{t+1}, ..., y_{t+S}), every term a mean over the batch a
     L = sum_{s=1..S} mean |y_{t+s} - Phi Omega^s Psi(y_t)|^2  +  lambda mean |y_t - Phi Psi(y_t)|^2
         + kappa sum_i rho(p_i),
 
-with p_i the eigenvalues of P solving Omega^T P Omega - P = -I and rho from :mod:`dynlearn.lyapunov`.
+with p_i the eigenvalues of P solving Omega^T P Omega - P = -I and rho from :mod:`dynlearn.autoencoder.lyapunov`.
 Defaults: S = 2, lambda = 3, gamma = 4, k = 15. kappa: the physics-agnostic baseline has kappa = 0; the
 physics-aware default is kappa = 1. How it was chosen: on the coarse cylinder wake (recipe "cylinder"), kappa =
 0.1, 1 and 10 gave the same errors within run-to-run noise (10-step relative error 0.40, 0.50, 0.41; 100-step
@@ -32,8 +32,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ._checks import as_positive_integer
-from .lyapunov import stability_prior
+from dynlearn._checks import as_integer, as_positive_number
+from dynlearn.autoencoder.lyapunov import stability_prior
 
 __all__ = ["PhysicsAwareAutoencoder", "AutoencoderLoss", "snapshot_windows"]
 
@@ -61,7 +61,7 @@ class PhysicsAwareAutoencoder(nn.Module):
     def __init__(self, n_features: int, latent: int = 15, widths: Sequence[int] = (40, 25), activation: str = "tanh",
                  omega_scale: float = 0.99, seed: int | None = None) -> None:
         super().__init__()
-        n_features, latent = as_positive_integer("n_features", n_features), as_positive_integer("latent", latent)
+        n_features, latent = as_integer("n_features", n_features), as_integer("latent", latent)
         if latent > n_features:
             raise ValueError(f"latent = {latent} is larger than the data dimension m = {n_features}; choose latent <= m")
         if activation not in _ACTIVATIONS:
@@ -126,13 +126,12 @@ class AutoencoderLoss:
     gamma: float = 4.0
 
     def __post_init__(self) -> None:
-        as_positive_integer("steps (S)", self.steps)
+        as_integer("steps (S)", self.steps)
         for name in ("reconstruction", "kappa"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not (math.isfinite(self.gamma) and self.gamma > 0):
-            raise ValueError(f"gamma must be a finite number > 0, got {self.gamma!r}")
+        as_positive_number("gamma", self.gamma)
 
     def terms(self, model: PhysicsAwareAutoencoder, windows: torch.Tensor) -> dict[str, torch.Tensor]:
         """The three terms for ``windows`` ``(batch, S + 1, m)``."""

@@ -5,22 +5,22 @@ whole batched state at once), are differentiable with autograd, and compute in t
 of the state. Time points are ``t0 + k*dt`` and stage times ``t0 + k*dt + c_i*dt``, computed, never
 accumulated, so step 10^6 is at the right time to round-off.
 
-The stage loop skips zero coefficients and stages that cannot influence the result (Dormand-Prince's
-seventh stage at a fixed step), so a step costs the fewest evaluations of ``f`` the tableau allows.
+Each step goes through the scheme's :class:`~dynlearn.integration.step_plan.StepPlan` (the one stage loop: zero
+coefficients and stages that cannot influence the result skipped, so a step costs the fewest evaluations of
+``f`` the tableau allows).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from functools import lru_cache
 from typing import Callable
 
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from ._checks import as_finite_time, as_positive_step, as_step_count, check_state
-from .tableau import ButcherTableau
-from .tableaus import get_tableau
+from dynlearn._checks import as_finite_time, as_positive_step, as_step_count, check_state
+from dynlearn.integration.cuda_graphs import graphed_rollout
+from dynlearn.integration.step_plan import StepPlan, step_plan
+from dynlearn.integration.tableau import ButcherTableau
 
 __all__ = ["VectorField", "step", "rollout", "time_grid", "NonFiniteStateError"]
 
@@ -37,104 +37,6 @@ class NonFiniteStateError(FloatingPointError):
     def __init__(self, message: str, step: int) -> None:
         super().__init__(message)
         self.step = step
-
-
-@dataclasses.dataclass(frozen=True)
-class _StagePlan:
-    """A tableau reduced to the work one step must do, compiled to straight-line Python.
-
-    ``nodes`` are the distinct stage nodes c_i (one time tensor each per step); ``coefficients`` the
-    nonzero a_ij then b_i in the order the step uses them (to be scaled by dt); ``evaluations`` the calls of
-    f per step; ``advance(f, x, times, alphas)`` and ``advance_checked`` perform the step (the latter checks
-    every f(t, x) it receives).
-    """
-
-    nodes: tuple[float, ...]
-    coefficients: tuple[float, ...]
-    evaluations: int
-    advance: Callable
-    advance_checked: Callable
-    source: str
-
-
-def _step_source(tableau: ButcherTableau, checked: bool) -> tuple[str, tuple[float, ...], tuple[float, ...]]:
-    """Python source of one step of ``tableau``, unrolled (no loops: a loop per stage costs more than the
-    arithmetic of a small model). Zero coefficients are skipped, and so are stages whose value cannot reach
-    the result (Dormand-Prince's seventh stage at a fixed step)."""
-    a, b, c = tableau.as_floats()
-    s = tableau.stages
-    needed = [b[i] != 0.0 for i in range(s)]
-    for i in reversed(range(s)):
-        if needed[i]:
-            for j in range(i):
-                needed[j] = needed[j] or a[i][j] != 0.0
-    nodes = tuple(dict.fromkeys(c[i] for i in range(s) if needed[i]))
-    coefficients: list[float] = []
-
-    def alpha(value: float) -> str:
-        coefficients.append(value)
-        return f"alphas[{len(coefficients) - 1}]"
-
-    lines = ["def advance(f, x, times, alphas):"]
-    for i in range(s):
-        if not needed[i]:
-            continue
-        couplings = [(j, a[i][j]) for j in range(i) if a[i][j] != 0.0]
-        state = "x"
-        if couplings:
-            j, value = couplings[0]
-            lines.append(f"    x{i} = torch.add(x, k{j}, alpha={alpha(value)})")
-            for j, value in couplings[1:]:
-                lines.append(f"    x{i}.add_(k{j}, alpha={alpha(value)})")
-            state = f"x{i}"
-        lines.append(f"    k{i} = f(times[{nodes.index(c[i])}], {state})")
-        if checked:
-            lines.append(f"    check(k{i}, x, {i})")
-    weights = [(i, b[i]) for i in range(s) if b[i] != 0.0]
-    j, value = weights[0]
-    lines.append(f"    out = torch.add(x, k{j}, alpha={alpha(value)})")
-    for j, value in weights[1:]:
-        lines.append(f"    out.add_(k{j}, alpha={alpha(value)})")
-    lines.append("    return out")
-    return "\n".join(lines) + "\n", nodes, tuple(coefficients)
-
-
-@lru_cache(maxsize=None)
-def _stage_plan(tableau: ButcherTableau) -> _StagePlan:
-    if not tableau.is_explicit:
-        raise ValueError(
-            f"scheme {tableau.name!r} is implicit; step and rollout integrate explicit schemes only "
-            f"(for stiff problems use dynlearn.odeint with an adaptive torchdiffeq method)"
-        )
-    functions = {}
-    for checked in (False, True):
-        source, nodes, coefficients = _step_source(tableau, checked)
-        namespace = {"torch": torch, "check": _check_derivative}
-        exec(compile(source, f"<dynlearn step: {tableau.name}>", "exec"), namespace)
-        functions[checked] = (namespace["advance"], source)
-    return _StagePlan(
-        nodes=nodes,
-        coefficients=coefficients,
-        evaluations=functions[True][1].count(" = f("),
-        advance=functions[False][0],
-        advance_checked=functions[True][0],
-        source=functions[True][1],
-    )
-
-
-def _check_derivative(derivative: object, x: torch.Tensor, stage: int) -> None:
-    if not isinstance(derivative, torch.Tensor):
-        raise TypeError(f"f must return a torch.Tensor, got {type(derivative).__name__} at stage {stage}")
-    if derivative.shape != x.shape:
-        raise ValueError(
-            f"f returned shape {tuple(derivative.shape)} for a state of shape {tuple(x.shape)} (stage {stage}); "
-            f"dx/dt must have the shape of x"
-        )
-    if derivative.dtype != x.dtype or derivative.device != x.device:
-        raise ValueError(
-            f"f returned dtype {derivative.dtype} on {derivative.device} for a state of dtype {x.dtype} "
-            f"on {x.device} (stage {stage}); dx/dt must match the state"
-        )
 
 
 def step(
@@ -160,13 +62,8 @@ def step(
     x = check_state("x", x)
     dt = as_positive_step("dt", dt)
     t = as_finite_time("t", t)
-    plan = _stage_plan(get_tableau(scheme))
-    times = tuple(torch.tensor(t + node * dt, dtype=_real_dtype(x), device=x.device) for node in plan.nodes)
-    return plan.advance_checked(f, x, times, _scaled(plan, dt))
-
-
-def _scaled(plan: _StagePlan, dt: float) -> tuple[float, ...]:
-    return tuple(dt * coefficient for coefficient in plan.coefficients)
+    plan = step_plan(scheme)
+    return plan.advance(f, x, plan.stage_times(t, dt, 0, 1, x)[0], plan.scaled(dt), checked=True)
 
 
 def time_grid(
@@ -180,47 +77,10 @@ def time_grid(
     return (t0 + steps * dt).to(dtype=dtype, device=device)
 
 
-def _real_dtype(x: torch.Tensor) -> torch.dtype:
-    return x.real.dtype if x.is_complex() else x.dtype
-
-
-def _stage_times(
-    t0: float, dt: float, first_step: int, n_steps: int, plan: _StagePlan, like: torch.Tensor
-) -> list[tuple[torch.Tensor, ...]]:
-    """Per step k = first_step .. first_step + n_steps - 1, the stage times t0 + k*dt + c_i*dt (one 0-dim
-    tensor per distinct node), computed in float64 and then cast to the state's real dtype."""
-    steps = torch.arange(first_step, first_step + n_steps, dtype=torch.float64)
-    nodes = torch.tensor(plan.nodes, dtype=torch.float64)
-    times = (t0 + steps[:, None] * dt) + nodes[None, :] * dt
-    flat = times.to(dtype=_real_dtype(like), device=like.device).reshape(-1).unbind()
-    width = len(plan.nodes)
-    return [flat[k * width : (k + 1) * width] for k in range(n_steps)]
-
-
-def _integrate_chunk(
-    f: VectorField,
-    x: torch.Tensor,
-    alphas: tuple[float, ...],
-    plan: _StagePlan,
-    stage_times: list[tuple[torch.Tensor, ...]],
-    check_first: bool,
-) -> list[torch.Tensor]:
-    """Integrate len(stage_times) steps from x; returns the state after each step.
-    With ``check_first``, the first step checks what f returns (shape, dtype, device)."""
-    states = []
-    advance = plan.advance
-    for index, times in enumerate(stage_times):
-        if index == 0 and check_first:
-            x = plan.advance_checked(f, x, times, alphas)
-        else:
-            x = advance(f, x, times, alphas)
-        states.append(x)
-    return states
-
-
-def _integrate_chunk_stacked(*arguments) -> torch.Tensor:
-    """:func:`_integrate_chunk` with its states stacked on dim 0 (a checkpointed function returns tensors)."""
-    return torch.stack(_integrate_chunk(*arguments))
+def _integrate_stacked(plan: StepPlan, f: VectorField, x: torch.Tensor, alphas: tuple[float, ...],
+                       stage_times: list[tuple[torch.Tensor, ...]], check_first: bool) -> torch.Tensor:
+    """:meth:`StepPlan.integrate` with its states stacked on dim 0 (a checkpointed function returns tensors)."""
+    return torch.stack(plan.integrate(f, x, alphas, stage_times, check_first=check_first))
 
 
 def _raise_nonfinite(chunk: torch.Tensor, first_step: int, t0: float, dt: float) -> None:
@@ -276,19 +136,16 @@ def rollout(
     t0 = as_finite_time("t0", t0)
     dt = as_positive_step("dt", dt)
     n_steps = as_step_count("n_steps", n_steps)
-    tableau = get_tableau(scheme)
-    plan = _stage_plan(tableau)
+    plan = step_plan(scheme)
     if checkpoint_every is not None:
         checkpoint_every = as_step_count("checkpoint_every", checkpoint_every)
         if checkpoint_every == 0:
             raise ValueError("checkpoint_every must be a positive number of steps (or None for no checkpointing)")
-    alphas = _scaled(plan, dt)
+    alphas = plan.scaled(dt)
     if cuda_graph:
         if checkpoint_every is not None:
             raise ValueError("cuda_graph=True is for inference; it cannot be combined with checkpoint_every")
-        from .cuda_graphs import graphed_rollout
-
-        trajectory = graphed_rollout(f, x0, t0, dt, n_steps, tableau)
+        trajectory = graphed_rollout(f, x0, t0, dt, n_steps, plan)
         if not allow_nonfinite and not bool(torch.isfinite(trajectory).all()):
             _raise_nonfinite(trajectory[1:], 0, t0, dt)
         return trajectory
@@ -304,14 +161,14 @@ def rollout(
     x = x0
     for first_step in range(0, n_steps, chunk_length):
         length = min(chunk_length, n_steps - first_step)
-        times = _stage_times(t0, dt, first_step, length, plan, x0)
+        times = plan.stage_times(t0, dt, first_step, length, x0)
         check_first = first_step == 0
         if checkpoint_every is not None and torch.is_grad_enabled():
             chunk = checkpoint(
-                _integrate_chunk_stacked, f, x, alphas, plan, times, check_first, use_reentrant=False
+                _integrate_stacked, plan, f, x, alphas, times, check_first, use_reentrant=False
             ).unbind(0)
         else:
-            chunk = _integrate_chunk(f, x, alphas, plan, times, check_first)
+            chunk = plan.integrate(f, x, alphas, times, check_first=check_first)
         x = chunk[-1]
         if not allow_nonfinite and not bool(torch.isfinite(x).all()):
             _raise_nonfinite(torch.stack(chunk), first_step, t0, dt)

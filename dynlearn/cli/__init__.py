@@ -1,0 +1,67 @@
+"""The ``dynlearn`` command line: one module per command group, dispatched from a table.
+
+    dynlearn study SYSTEM [-o FOLDER]         the learned-integrator experiment (the main job)   studies.py
+    dynlearn study --data FILE [-o FOLDER]    the same on a recorded field, in POD modes          studies.py
+    dynlearn demo [-o FOLDER]                 convergence of every explicit scheme                studies.py
+    dynlearn schemes                          the registered Butcher tableaus                     studies.py
+    dynlearn generate SYSTEM [...] -o FILE    a dataset of a system's trajectories (HDF5)         data.py
+    dynlearn import oisst|sst FILES -o FILE   a dataset of your own SST files                     data.py
+    dynlearn info FILE                        what a dataset file holds                           data.py
+    dynlearn train autoencoder|continuousnet  train a model on a dataset                          models.py
+    dynlearn evaluate RUN                     the autoencoder's long predictions                  models.py
+    dynlearn manifest MODEL.pt                a trained ContinuousNet as other graphs             models.py
+
+Every default an option shows comes from the library (a recipe or settings dataclass, or a function's
+signature: :func:`dynlearn.cli.arguments.default`), so the API and ``--help`` cannot disagree. Commands import
+the heavy parts they run when they run. A user error ends with one line, ``dynlearn COMMAND: error: ...``, and
+status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+__all__ = ["main", "build_parser"]
+
+#: the command groups, in the order ``dynlearn --help`` lists them
+_GROUPS = ("dynlearn.cli.studies", "dynlearn.cli.data", "dynlearn.cli.models")
+
+
+def _build() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
+    from importlib import import_module
+
+    from dynlearn import __version__
+    from dynlearn.progress import PROGRESS_MODES
+
+    parser = argparse.ArgumentParser(prog="dynlearn", description="Learning the dynamics of physical systems from data.")
+    parser.add_argument("--version", action="version", version=f"dynlearn {__version__}")
+    parser.add_argument("--progress", choices=PROGRESS_MODES, default=None,
+                        help="progress display: a bar on a terminal and one line per finished stage otherwise (auto, "
+                             "the default, or DYNLEARN_PROGRESS), always a bar, always lines, or none")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    table: dict[str, Callable[[argparse.Namespace], int]] = {}
+    for group in _GROUPS:
+        table.update(import_module(group).register(commands))
+    return parser, table
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command (for documentation and tests)."""
+    return _build()[0]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, table = _build()
+    arguments = parser.parse_args(argv)
+    try:
+        if arguments.progress is not None:
+            from dynlearn.progress import set_progress_mode
+
+            set_progress_mode(arguments.progress)
+        return table[arguments.command](arguments)
+    except (ValueError, TypeError, OSError) as error:
+        print(f"dynlearn {arguments.command}: error: {error}", file=sys.stderr)
+        return 2

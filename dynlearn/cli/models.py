@@ -1,0 +1,181 @@
+"""Command group "models": ``dynlearn train autoencoder|continuousnet``, ``dynlearn evaluate`` (the autoencoder's
+long predictions) and ``dynlearn manifest`` (a trained ContinuousNet as other graphs)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+from dynlearn.cli.arguments import default, positive_int
+
+__all__ = ["register"]
+
+
+def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Namespace], int]]:
+    from dynlearn.analysis.experiments.autoencoder_evaluation import MODELS, RECIPE_FOR_SYSTEM, AUTOENCODER_RECIPES
+    from dynlearn.analysis.experiments.autoencoder_evaluation import AutoencoderRecipe, train_run
+    from dynlearn.continuousnet.depth_basis import FAMILIES
+    from dynlearn.continuousnet.network import ContinuousNet
+    from dynlearn.continuousnet.training import COMPILE_MODES, ClassifierTrainingSettings
+
+    trainer = commands.add_parser(
+        "train", help="train a model on a dataset file",
+        description="autoencoder: the physics-aware autoencoder (Lyapunov prior) and its physics-agnostic baselines "
+                    "(kappa = 0, with and without weight decay) on a cylinder-wake or sea-surface temperature dataset; "
+                    "an existing run with the same settings resumes. continuousnet: an image classifier whose blocks "
+                    "are ODEs (launch with torchrun -m dynlearn.cli for several devices).")
+    trainer.add_argument("model", choices=["autoencoder", "continuousnet"], help="what to train")
+    trainer.add_argument("--data", required=True,
+                         help="autoencoder: a dataset file (dynlearn generate cylinder|sst, dynlearn import); "
+                              "continuousnet: digits, fashion-mnist, or a folder of Fashion-MNIST IDX or CIFAR binary files")
+    trainer.add_argument("-o", "--output", required=True, help="run folder")
+    trainer.add_argument("--epochs", type=positive_int, default=None,
+                         help=f"epochs (default: the autoencoder recipe's; "
+                              f"{default(ClassifierTrainingSettings, 'epochs')} for continuousnet)")
+    trainer.add_argument("--seed", type=int, default=default(train_run, "seed"),
+                         help="seed of initialisation and minibatches (default: %(default)s)")
+    trainer.add_argument("--device", default=default(train_run, "device"), help="cpu or cuda (default: %(default)s)")
+
+    aware = trainer.add_argument_group("autoencoder")
+    aware.add_argument("--recipe", choices=list(AUTOENCODER_RECIPES), default=None,
+                       help="settings per dataset (default: from the dataset's system: "
+                            f"{', '.join(f'{system} -> {name}' for system, name in RECIPE_FOR_SYSTEM.items())})")
+    aware.add_argument("--kappa", type=float, default=None,
+                       help=f"weight of the Lyapunov prior (default: the recipe's, "
+                            f"{default(AutoencoderRecipe, 'kappa')})")
+    aware.add_argument("--prediction-steps", type=positive_int, default=None, metavar="S",
+                       help=f"S, prediction steps in the loss (default: the recipe's, "
+                            f"{default(AutoencoderRecipe, 'steps')}, the original objective; 8 predicts the cylinder "
+                            f"wake far better, see README)")
+    aware.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS),
+                       help="which models (default: all three)")
+    aware.add_argument("--overwrite", action="store_true", help="replace a run with other settings")
+
+    network = trainer.add_argument_group("continuousnet")
+    network.add_argument("--scheme", default=default(ContinuousNet, "scheme"),
+                         help="explicit scheme of the OdeBlocks (default: %(default)s)")
+    network.add_argument("--steps-per-block", type=positive_int, default=default(ContinuousNet, "n_steps"),
+                         metavar="N", help="integration steps per OdeBlock (default: --pieces)")
+    network.add_argument("--pieces", type=positive_int, default=default(ContinuousNet, "pieces"),
+                         help="basis functions per block (default: %(default)s)")
+    network.add_argument("--basis", default=default(ContinuousNet, "basis"), choices=list(FAMILIES),
+                         help="basis in depth (default: %(default)s)")
+    network.add_argument("--widths", type=positive_int, nargs="+", default=list(default(ContinuousNet, "widths")),
+                         help="channels per stage (default: %(default)s)")
+    network.add_argument("--batch-size", type=positive_int, default=default(ClassifierTrainingSettings, "batch_size"),
+                         help="global batch (default: %(default)s)")
+    network.add_argument("--learning-rate", type=float, default=default(ClassifierTrainingSettings, "learning_rate"),
+                         help="peak of the cosine schedule (default: %(default)s)")
+    network.add_argument("--refine-at", type=positive_int, nargs="*", default=[],
+                         help="epochs at which steps and pieces double (incremental in depth)")
+    network.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE", choices=COMPILE_MODES,
+                         help="torch.compile the network (MODE: default; reduce-overhead adds CUDA graphs, "
+                              "about 5x the compiled training speed of a small ContinuousNet on an H100)")
+    network.add_argument("--no-augment", action="store_true", help="no random crops and flips")
+    network.add_argument("--allow-pickle", action="store_true", help="read python-pickle CIFAR files (runs their code)")
+
+    evaluator = commands.add_parser(
+        "evaluate", help="evaluate a trained autoencoder run",
+        description="Relative error of long predictions from initial conditions in the test part, eigenvalues of "
+                    "Omega, negative eigenvalues of P: RUN/evaluation/{table.md,results.json,relative_error.png,"
+                    "eigenvalues.png}.")
+    evaluator.add_argument("run", help="run folder made by dynlearn train autoencoder")
+    evaluator.add_argument("--data", default=None, help="the dataset, if it moved since training")
+
+    manifester = commands.add_parser(
+        "manifest", help="re-manifest a trained ContinuousNet with another scheme or number of steps",
+        description="Load a ContinuousNet checkpoint, rebuild it with each requested scheme and number of steps "
+                    "(same weights, no data needed), and with --eval print test accuracy and inference time of each.")
+    manifester.add_argument("checkpoint", help="model.pt written by dynlearn train continuousnet")
+    manifester.add_argument("--scheme", nargs="+", default=None, help="schemes (default: the trained one)")
+    manifester.add_argument("--steps-per-block", type=positive_int, nargs="+", default=None, metavar="N",
+                            help="steps per OdeBlock (default: the trained number)")
+    manifester.add_argument("--eval", default=None, metavar="DATA", help="digits, fashion-mnist or a data folder")
+    manifester.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    return {"train": _run_train, "evaluate": _run_evaluate, "manifest": _run_manifest}
+
+
+def _run_train(arguments: argparse.Namespace) -> int:
+    if arguments.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: this torch has no CUDA device")
+    if arguments.model == "continuousnet":
+        return _run_train_continuousnet(arguments)
+    from dynlearn.analysis.experiments.autoencoder_evaluation import train_run
+
+    histories = train_run(arguments.data, arguments.output, arguments.recipe, models=arguments.models,
+                          kappa=arguments.kappa, epochs=arguments.epochs, steps=arguments.prediction_steps,
+                          seed=arguments.seed, device=arguments.device, overwrite=arguments.overwrite)
+    for name, history in histories.items():
+        print(f"{name:>15}: final loss {history.loss[-1]:.4e}, spectral radius of Omega "
+              f"{history.spectral_radius[-1]:.5f}, {history.seconds_per_epoch():.4f} s per epoch")
+    print(f"wrote {arguments.output}; evaluate with: dynlearn evaluate {arguments.output}")
+    return 0
+
+
+def _run_train_continuousnet(arguments: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from dynlearn._files import atomic_write
+    from dynlearn.continuousnet.network import ContinuousNet
+    from dynlearn.continuousnet.training import ClassifierTrainingSettings, initialise_distributed, train_classifier
+    from dynlearn.datasets.images import ImageData, load_cifar, load_images
+    from dynlearn.integration.tableaus import get_tableau
+
+    if not get_tableau(arguments.scheme).is_explicit:
+        raise ValueError(f"--scheme {arguments.scheme}: an OdeBlock needs an explicit scheme")
+    settings = ClassifierTrainingSettings(
+        epochs=arguments.epochs or default(ClassifierTrainingSettings, "epochs"), batch_size=arguments.batch_size,
+        learning_rate=arguments.learning_rate, augment=not arguments.no_augment, refine_at=tuple(arguments.refine_at),
+        compile=arguments.compile is not None, compile_mode=arguments.compile or "default", seed=arguments.seed)
+    device = initialise_distributed(arguments.device)  # under torchrun: join the group, take this rank's device
+    arrays = load_cifar(arguments.data, allow_pickle=True) if arguments.allow_pickle else load_images(arguments.data)
+    data = ImageData.from_arrays(arrays, device)
+    torch.manual_seed(arguments.seed)
+    model = ContinuousNet(data.n_classes, data.image_shape[0], arguments.widths, arguments.pieces, arguments.basis,
+                          arguments.scheme, arguments.steps_per_block)
+    folder = Path(arguments.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    history = train_classifier(model, data, settings, checkpoint=folder / "model.pt")
+    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
+        return 0
+    atomic_write(folder / "log.json", lambda temporary: temporary.write_text(json.dumps(history.to_dict(), indent=2)))
+    print(f"test accuracy {history.test_accuracy[-1]:.4f} after {history.epochs} epochs; wrote {folder / 'model.pt'}, "
+          f"{folder / 'log.json'}")
+    return 0
+
+
+def _run_evaluate(arguments: argparse.Namespace) -> int:
+    from dynlearn.analysis.experiments.autoencoder_evaluation import evaluate_run, markdown_table
+
+    results = evaluate_run(arguments.run, data=arguments.data)
+    print(markdown_table(results))
+    print(f"wrote {arguments.run}/evaluation/table.md, results.json, relative_error.png, eigenvalues.png")
+    return 0
+
+
+def _run_manifest(arguments: argparse.Namespace) -> int:
+    from dynlearn.continuousnet.training import evaluate_classifier, load_classifier
+    from dynlearn.datasets.images import ImageData, load_images
+
+    model, _ = load_classifier(arguments.checkpoint, arguments.device)
+    block = model.blocks[0]
+    schemes = arguments.scheme or [block.scheme]
+    steps = arguments.steps_per_block or [block.n_steps]
+    data = ImageData.from_arrays(load_images(arguments.eval), arguments.device) if arguments.eval else None
+    print(f"trained as {block.scheme} with {block.n_steps} steps, {block.basis}")
+    print(f"{'scheme':>10} | steps | accuracy | inference s")
+    for scheme in schemes:
+        for n_steps in steps:
+            manifested = model.manifest(scheme=scheme, n_steps=n_steps)
+            if data is None:
+                print(f"{scheme:>10} | {n_steps:>5} | (no --eval data)")
+                continue
+            result = evaluate_classifier(manifested, data)
+            print(f"{scheme:>10} | {n_steps:>5} | {result['accuracy']:.4f} | {result['seconds']:.3f}")
+    return 0

@@ -1,0 +1,28 @@
+"""Learned dynamics and their training: vector fields G used through an integrator (the ODE-Net,
+``EmbeddedModel``), discrete maps (ResNet-like baselines), hybrids of known physics and a learned correction,
+neural ODEs on torchdiffeq, and the training loop with its one- and S-step losses.
+
+    models.py    MLP, NeuralVectorField, LinearVectorField, AffineVectorField, HybridVectorField, EmbeddedModel,
+                 DiscreteMap, SkipMap, LinearMap, iterate_map, NeuralODE
+    training.py  train (Adam, schedule, early stop, resumable), TrainingSettings, TrainingHistory,
+                 embedded_loss, map_loss
+"""
+
+from dynlearn.fields.models import (
+    MLP,
+    AffineVectorField,
+    DiscreteMap,
+    EmbeddedModel,
+    HybridVectorField,
+    LinearMap,
+    LinearVectorField,
+    NeuralODE,
+    NeuralVectorField,
+    SkipMap,
+    iterate_map,
+)
+from dynlearn.fields.training import TrainingHistory, TrainingSettings, embedded_loss, map_loss, train
+
+__all__ = ["MLP", "AffineVectorField", "DiscreteMap", "EmbeddedModel", "HybridVectorField", "LinearMap",
+           "LinearVectorField", "NeuralODE", "NeuralVectorField", "SkipMap", "iterate_map", "TrainingHistory",
+           "TrainingSettings", "embedded_loss", "map_loss", "train"]
