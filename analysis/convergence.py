@@ -321,7 +321,8 @@ def convergence_test(
             scale = 1.0 if relative else max(float(exact_size.max()), 1.0)
             auto_floors.append(round_off_floor(count, scale, real_dtype))
             sizes.append(float(torch.sqrt(torch.mean(exact_size**2))))
-            for tableau in progress_display(tableaus, total=len(tableaus), description=f"{count} steps", enabled=progress):
+            for tableau in progress_display(tableaus, total=len(tableaus), description=f"{count} steps",
+                                            enabled=progress):
                 trajectory = rollout(f, x0, t0, dt, count, tableau, allow_nonfinite=True)[::stride]
                 approximate = trajectory[-1:] if error == "final" else trajectory[1:]
                 per_time = distances(approximate - exact)

@@ -21,7 +21,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from dynlearn.continuousnet.network import ContinuousNet, to_channels_last
+from dynlearn.continuousnet import ContinuousNet, to_channels_last
 
 
 def images_per_second(model: torch.nn.Module, batch: torch.Tensor, labels: torch.Tensor, steps: int,

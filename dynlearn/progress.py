@@ -96,7 +96,8 @@ def progress(iterable: Iterable[Item] | None = None, *, total: int | None = None
              initial: int = 0, enabled: bool = True, unit: str = "it") -> Any:
     """Wrap ``iterable`` (or, with ``iterable=None``, a manual counter advanced by ``update(n)``) in the progress
     display of the current mode. The result iterates like ``iterable`` and has ``update``, ``set_description``,
-    ``set_postfix`` and ``close``; ``enabled=False`` shows nothing (a rank other than 0, a caller that reports by itself)."""
+    ``set_postfix`` and ``close``; ``enabled=False`` shows nothing (a rank other than 0, a caller that reports by
+    itself)."""
     mode = progress_mode() if enabled else "off"
     if mode == "bar":
         from tqdm.auto import tqdm

@@ -28,11 +28,10 @@ from pathlib import Path
 
 import torch
 
+from dynlearn import MLP, NeuralVectorField, TrainingSettings, embedded_loss, train
 from dynlearn.analysis import convergence_study
 from dynlearn.datasets import OneStepPairs, generate_dataset, read_dataset, write_dataset
-from dynlearn.fields.models import MLP, NeuralVectorField
 from dynlearn.systems import Pendulum
-from dynlearn.fields.training import TrainingSettings, embedded_loss, train
 
 TRAINING_DT = 0.1
 EVALUATION_SCHEMES = ("euler", "midpoint", "rk4", "rk38")
@@ -63,7 +62,7 @@ def main(output: Path, iterations: int = 8000) -> dict[str, str]:
         field = NeuralVectorField(MLP(2, 2, width=50)).double()
         loss = embedded_loss(field, starts, successors[:, None], dataset.dt, schemes=[scheme])
         settings = TrainingSettings(iterations=iterations, learning_rate=1e-2, final_learning_rate=1e-5,
-                                patience=max(1000, iterations // 3), min_improvement=1e-4, progress=False)
+                                    patience=max(1000, iterations // 3), min_improvement=1e-4, progress=False)
         history = train(field, loss, starts.shape[0], settings)
         field.requires_grad_(False)
         name = f"G trained in {scheme}"

@@ -162,10 +162,12 @@ def test_an_instrument_imports_light():
 
 def test_the_public_face_offers_what_its_all_says():
     assert {"step", "rollout", "odeint", "get_tableau", "register_tableau", "ButcherTableau", "EmbeddedModel",
-            "NeuralVectorField", "train", "embedded_loss", "ContinuousNet", "PhysicsAwareAutoencoder"} <= set(dynlearn.__all__)
+            "NeuralVectorField", "train", "embedded_loss", "ContinuousNet",
+            "PhysicsAwareAutoencoder"} <= set(dynlearn.__all__)
     for name in dynlearn.__all__:
         value = getattr(dynlearn, name)
-        assert getattr(value, "__module__", "dynlearn").startswith("dynlearn") or name in ("VectorField", "ADAPTIVE_METHODS")
+        module = getattr(value, "__module__", "dynlearn")
+        assert module.startswith("dynlearn") or name in ("VectorField", "ADAPTIVE_METHODS"), (name, module)
     with pytest.raises(AttributeError):
         dynlearn.no_such_name  # noqa: B018
 
@@ -230,7 +232,8 @@ def test_progress_in_a_log_is_one_line_per_finished_stage(capsys, monkeypatch):
         if index % 50 == 0:
             bar.set_postfix(loss=f"{1 / (index + 1):.1e}")
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("training: 500/500 in ") and "loss=2.2e-03" in err  # the last postfix, at index 450
+    # one line, with the last postfix (set at index 450)
+    assert err.count("\n") == 1 and err.startswith("training: 500/500 in ") and "loss=2.2e-03" in err
     module.set_progress_mode("off")
     list(module.progress(range(10), total=10, description="quiet"))
     assert capsys.readouterr().err == ""

@@ -122,7 +122,7 @@ def test_training_lowers_the_loss_stops_on_a_plateau_and_resumes(tmp_path):
     loss = embedded_loss(field, starts, successors[:, None], 0.1, ["rk4"])
     initial = float(loss(None).detach())
     history = train(field, loss, len(starts), TrainingSettings(iterations=3000, learning_rate=0.05, patience=200,
-                                                             progress=False))
+                                                               progress=False))
     assert history.best_loss < 1e-6 * initial
     assert history.stopped_early and history.iterations < 3000
 
@@ -227,7 +227,7 @@ def test_gradient_trained_operator_agrees_with_the_inverted_stability_function(s
         return torch.mean((states @ stability_matrix(field.operator, dt, scheme).T - successors) ** 2)
 
     train(field, loss, len(states), TrainingSettings(iterations=4000, learning_rate=0.05, final_learning_rate=1e-6,
-                                                   patience=4000, min_improvement=0.0, progress=False))
+                                                     patience=4000, min_improvement=0.0, progress=False))
     torch.testing.assert_close(field.operator.detach(), scheme_operator(omega, dt, scheme), rtol=0, atol=1e-7)
 
 

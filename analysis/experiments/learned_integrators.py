@@ -1,7 +1,8 @@
 """The learned-integrator experiment, end to end: data, training inside schemes, convergence study, swap,
 operator reconstruction, report. This is what ``dynlearn study SYSTEM`` runs.
 
-Default recipes (``LEARNED_INTEGRATOR_RECIPES``): training data is ONE long exact trajectory (20 time units at dt_train = 0.1,
+Default recipes (``LEARNED_INTEGRATOR_RECIPES``): training data is ONE long exact trajectory (20 time units at
+dt_train = 0.1,
 200 one-step pairs) from the initial state that is then evaluated on [0, 2]: the question is whether the
 learned field is the vector field along that orbit, not how it generalises to other orbits. The pendulum
 starts at theta0 = 3 pi / 4 at rest (g = 9.81, L = 1). G is a 2-50-2 tanh MLP trained, one-step loss, in
@@ -27,13 +28,15 @@ import torch
 
 from dynlearn._files import atomic_write
 from dynlearn.integration.rollout import time_grid
-from dynlearn.fields.models import MLP, DiscreteMap, LinearVectorField, NeuralODE, NeuralVectorField, SkipMap, iterate_map
+from dynlearn.fields.models import (MLP, DiscreteMap, LinearVectorField, NeuralODE, NeuralVectorField, SkipMap,
+                                    iterate_map)
 from dynlearn.integration.stability import stability_matrix
 from dynlearn.systems import make_system
 from dynlearn.systems.base import System
 from dynlearn.fields.training import TrainingSettings, TrainingHistory, embedded_loss, map_loss, train
 
-from dynlearn.analysis.reconstruction import closest_stencil, least_squares_map, logarithm_operator, relative_error, scheme_operator
+from dynlearn.analysis.reconstruction import (closest_stencil, least_squares_map, logarithm_operator, relative_error,
+                                              scheme_operator)
 from dynlearn.analysis.study import ConvergenceStudy, convergence_study
 
 __all__ = ["LearnedIntegratorRecipe", "LEARNED_INTEGRATOR_RECIPES", "DEFAULT_SYSTEM", "LearnedIntegratorOutcome",
@@ -226,13 +229,15 @@ def run_learned_integrators(
         schemes=recipe.evaluation_schemes, training_schemes=trained_in, system=recipe.system,
     )
     reconstruction = _reconstruct(system, recipe, starts, successors, progress) if recipe.linear_schemes else []
-    outcome = LearnedIntegratorOutcome(recipe, study, histories, reconstruction, baselines, time.perf_counter() - began, [])
+    outcome = LearnedIntegratorOutcome(recipe, study, histories, reconstruction, baselines,
+                                       time.perf_counter() - began, [])
     if output is not None:
         outcome.files = _write_report(outcome, Path(output))
     return outcome
 
 
-def _reconstruct(system: System, recipe: LearnedIntegratorRecipe, starts, successors, progress: bool) -> list[dict[str, Any]]:
+def _reconstruct(system: System, recipe: LearnedIntegratorRecipe, starts, successors,
+                 progress: bool) -> list[dict[str, Any]]:
     """Per linear scheme: Lambda from inverting R on the data's least-squares map (what a linear model trained
     inside the scheme converges to), checked against gradient training inside the scheme for small systems,
     and from the matrix logarithm; errors against the true operator (the wave: its order-p method of lines)."""
@@ -257,8 +262,9 @@ def _reconstruct(system: System, recipe: LearnedIntegratorRecipe, starts, succes
         if truth.shape[0] <= 4:  # gradient training inside the scheme must land on the same operator
             field = LinearVectorField(truth.shape[0])
             settings = TrainingSettings(iterations=max(recipe.iterations, 4000), learning_rate=recipe.learning_rate,
-                                    final_learning_rate=1e-6, patience=max(recipe.iterations, 4000),
-                                    min_improvement=0.0, progress=progress, description=f"linear operator in {scheme}")
+                                        final_learning_rate=1e-6, patience=max(recipe.iterations, 4000),
+                                        min_improvement=0.0, progress=progress,
+                                        description=f"linear operator in {scheme}")
             train(field, _linear_loss(field, starts, successors, dt, scheme), starts.shape[0], settings)
             row["trained_vs_inverted"] = relative_error(field.operator.detach(), inverted)
         if system.name == "wave":

@@ -7,7 +7,8 @@ z -> Phi -> y, kept stable by a Lyapunov prior on Omega.
     training.py  train_autoencoder, AutoencoderTrainingSettings, AutoencoderHistory
 """
 
-from dynlearn.autoencoder.lyapunov import lyapunov_eigenvalues, solve_discrete_lyapunov, spectral_radius, stability_prior
+from dynlearn.autoencoder.lyapunov import (lyapunov_eigenvalues, solve_discrete_lyapunov, spectral_radius,
+                                           stability_prior)
 from dynlearn.autoencoder.model import AutoencoderLoss, PhysicsAwareAutoencoder, snapshot_windows
 from dynlearn.autoencoder.training import AutoencoderHistory, AutoencoderTrainingSettings, train_autoencoder
 

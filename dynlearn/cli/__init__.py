@@ -35,7 +35,8 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Name
     from dynlearn import __version__
     from dynlearn.progress import PROGRESS_MODES
 
-    parser = argparse.ArgumentParser(prog="dynlearn", description="Learning the dynamics of physical systems from data.")
+    parser = argparse.ArgumentParser(prog="dynlearn",
+                                     description="Learning the dynamics of physical systems from data.")
     parser.add_argument("--version", action="version", version=f"dynlearn {__version__}")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default=None,
                         help="progress display: a bar on a terminal and one line per finished stage otherwise (auto, "

@@ -9,7 +9,8 @@ of steps chosen after training.
                     ClassifierTrainingSettings, ClassifierHistory, evaluate_classifier, load_classifier
 """
 
-from dynlearn.continuousnet.depth_basis import DepthBasis, Legendre, PiecewiseConstant, PiecewiseLinear, make_basis, project
+from dynlearn.continuousnet.depth_basis import (DepthBasis, Legendre, PiecewiseConstant, PiecewiseLinear, make_basis,
+                                               project)
 from dynlearn.continuousnet.network import ContinuousNet, DepthBatchNorm, OdeBlock, ResNetBlock, to_channels_last
 from dynlearn.continuousnet.training import (
     ClassifierHistory,

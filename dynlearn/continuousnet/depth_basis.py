@@ -32,7 +32,8 @@ import torch
 
 from dynlearn._checks import as_integer
 
-__all__ = ["DepthBasis", "PiecewiseConstant", "PiecewiseLinear", "Legendre", "FAMILIES", "make_basis", "project", "stage_times"]
+__all__ = ["DepthBasis", "PiecewiseConstant", "PiecewiseLinear", "Legendre", "FAMILIES", "make_basis", "project",
+           "stage_times"]
 
 
 def stage_times(n_steps: int, nodes: Sequence[Fraction]) -> list[tuple[int, Fraction]]:

@@ -8,8 +8,9 @@ checkpoint=None) -> ClassifierHistory`` (the model is trained, and refined, in p
 
 Several GPUs or nodes: launch with ``torchrun`` (``torchrun --nproc-per-node 8 -m dynlearn.cli train continuousnet
 ...``); :func:`initialise_distributed` joins the process group torchrun describes (NCCL on CUDA, gloo on CPUs;
-the command line calls it before loading data), and when a group is initialised the network is wrapped in DistributedDataParallel, every process takes its share of each global batch
-(``batch_size`` is the global batch), and only rank 0 prints and writes checkpoints. Batch-norm running
+the command line calls it before loading data), and when a group is initialised the network is wrapped in
+DistributedDataParallel, every process takes its share of each global batch (``batch_size`` is the global batch),
+and only rank 0 prints and writes checkpoints. Batch-norm running
 statistics follow rank 0 (DDP broadcasts buffers at every forward).
 """
 
@@ -179,8 +180,9 @@ def train_classifier(model: ContinuousNet, data, settings: ClassifierTrainingSet
         saved_model, saved = load_classifier(path, device)
         fixed = ("n_classes", "in_channels", "widths", "activation")
         if any(saved_model.config()[key] != model.config()[key] for key in fixed):
-            raise ValueError(f"{path} holds another network ({ {k: saved_model.config()[k] for k in fixed} }) than "
-                             f"the one to train ({ {k: model.config()[k] for k in fixed} }); remove it or train that one")
+            saved_config = {k: saved_model.config()[k] for k in fixed}
+            raise ValueError(f"{path} holds another network ({saved_config}) than the one to train "
+                             f"({ {k: model.config()[k] for k in fixed} }); remove it or train that one")
         model.blocks = saved_model.blocks  # the saved graph: steps and pieces as refined so far
         model.load_state_dict(saved_model.state_dict())
         start_epoch, saved_optimizer = int(saved["epoch"]), saved["optimizer"]
