@@ -45,6 +45,7 @@ from scipy import integrate
 
 from .base import Parameter, System, as_times, check_positive
 from dynlearn._checks import as_integer
+from dynlearn.expressions import parse_expression
 
 __all__ = ["WaveEquation", "SECOND_DERIVATIVE_STENCILS", "sine_coefficients"]
 
@@ -59,10 +60,10 @@ SECOND_DERIVATIVE_STENCILS: dict[int, tuple[sympy.Rational, ...]] = {
 
 
 def _parse(expression: str | sympy.Expr, what: str) -> sympy.Expr:
-    try:
-        parsed = sympy.sympify(expression, locals={"x": X}, rational=True)
-    except (sympy.SympifyError, SyntaxError, TypeError) as error:
-        raise ValueError(f"wave: {what} {expression!r} is not an expression in x") from error
+    if isinstance(expression, sympy.Expr):
+        parsed = expression
+    else:  # a user's string: parsed with a whitelist, never evaluated (dynlearn.expressions)
+        parsed = parse_expression(expression, {"x": X}, what=f"wave: {what}")
     extra = parsed.free_symbols - {X}
     if extra:
         raise ValueError(f"wave: {what} {expression!r} may only use x, found {sorted(map(str, extra))}")

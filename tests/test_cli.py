@@ -76,3 +76,18 @@ def test_compile_option_takes_an_optional_mode_that_training_accepts():
     assert parser.parse_args(base + ["--compile", "reduce-overhead"]).compile == "reduce-overhead"
     action = next(a for a in parser._subparsers._group_actions[0].choices["train"]._actions if a.dest == "compile")
     assert tuple(action.choices) == COMPILE_MODES  # the command line offers exactly what training accepts
+
+
+def test_ctrl_c_ends_a_command_with_one_line(tmp_path):
+    """SIGINT during a long command: one line and status 130, no KeyboardInterrupt traceback, no output file."""
+    import signal
+    import time
+
+    command = [sys.executable, "-m", "dynlearn.cli", "--progress", "off", "generate", "sst", "--synthetic",
+               "--years", "3", "-o", str(tmp_path / "sst.h5")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)  # past the imports and the parser, into the simulation (3 years take ~20 s)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip() == "dynlearn generate: interrupted" and not (tmp_path / "sst.h5").exists()

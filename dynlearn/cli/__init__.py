@@ -14,7 +14,7 @@
 Every default an option shows comes from the library (a recipe or settings dataclass, or a function's
 signature: :func:`dynlearn.cli.arguments.default`), so the API and ``--help`` cannot disagree. Commands import
 the heavy parts they run when they run. A user error ends with one line, ``dynlearn COMMAND: error: ...``, and
-status 2.
+status 2; Ctrl-C with ``dynlearn COMMAND: interrupted`` and status 130.
 """
 
 from __future__ import annotations
@@ -55,14 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser, table = _build()
-    arguments = parser.parse_args(argv)
+    command = "dynlearn"
     try:
+        parser, table = _build()
+        arguments = parser.parse_args(argv)
+        command = f"dynlearn {arguments.command}"
         if arguments.progress is not None:
             from dynlearn.progress import set_progress_mode
 
             set_progress_mode(arguments.progress)
         return table[arguments.command](arguments)
-    except (ValueError, TypeError, OSError) as error:
-        print(f"dynlearn {arguments.command}: error: {error}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, OverflowError, FloatingPointError) as error:
+        print(f"{command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line; what was finished is on disk (atomic writes), nothing half-done
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130

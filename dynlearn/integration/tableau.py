@@ -28,6 +28,7 @@ from typing import Sequence, Union
 
 import sympy
 from dynlearn._checks import as_integer
+from dynlearn.expressions import parse_expression
 
 __all__ = [
     "ButcherTableau",
@@ -110,10 +111,7 @@ def _exact(value: ExactNumber, where: str) -> sympy.Expr:
     if isinstance(value, sympy.Expr):
         return value
     if isinstance(value, str):
-        try:
-            parsed = sympy.sympify(value, rational=True)
-        except (sympy.SympifyError, SyntaxError, TypeError) as error:
-            raise ValueError(f"{where} = {value!r} is not an exact number") from error
+        parsed = parse_expression(value, what=where)  # a whitelist, never evaluated (dynlearn.expressions)
         if not parsed.is_number:
             raise ValueError(f"{where} = {value!r} is not a number")
         return parsed
