@@ -91,3 +91,28 @@ def test_ctrl_c_ends_a_command_with_one_line(tmp_path):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert err.strip() == "dynlearn generate: interrupted" and not (tmp_path / "sst.h5").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "cylinder", "-o", "c.h5", "--device", "mps"], "dynlearn runs on cpu or cuda"),
+    (["generate", "cylinder", "-o", "c.h5", "--device", "tpu"], "is not a device"),
+    (["generate", "cylinder", "-o", "c.h5", "--device", "gpu0"], "is not a device"),
+    (["generate", "pendulum", "-o", "p.h5", "--seed", str(2**64)], "must be an integer in [0, 2^63 - 1]"),
+    (["generate", "pendulum", "-o", "out/"], "is a folder; give the file to write"),
+    (["train", "autoencoder", "--data", "d.h5", "-o", "run", "--kappa", "-1"], "must be a finite number >= 0"),
+    (["train", "continuousnet", "--data", "digits", "-o", "run", "--learning-rate", "inf"], "finite number > 0"),
+])
+def test_bad_options_fail_before_any_work_with_one_line(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_cuda_without_cuda_is_refused_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["study", "--device", "cuda", "-o", str(tmp_path / "study")])
+    assert "this torch has no CUDA device" in capsys.readouterr().err and not (tmp_path / "study").exists()

@@ -407,3 +407,19 @@ def test_the_learned_integrators_example_runs_and_shows_the_finding(tmp_path):
     models = json.loads((tmp_path / "study.json").read_text())["models"]
     plateau = {name: models[f"G trained in {name}"]["evaluations"]["rk4"]["rms_errors"][-1] for name in ("euler", "rk4")}
     assert plateau["rk4"] < plateau["euler"] / 5, plateau
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"training_dt": 0.0}, "training_dt must be a finite number > 0, got 0.0"),
+    ({"training_dt": 0.3}, "does not divide training_time"),
+    ({"training_schemes": ()}, "at least one non-empty group"),
+    ({"training_schemes": (("euler",), ())}, "at least one non-empty group"),
+    ({"evaluation_schemes": ("rk5",)}, "unknown scheme 'rk5'"),
+    ({"networks": ("transformer",)}, "networks must be some of"),
+    ({"iterations": 0}, "iterations must be an integer >= 1"),
+])
+def test_a_bad_recipe_fails_when_it_is_made(changes, message):
+    from dynlearn.analysis.experiments.learned_integrators import LearnedIntegratorRecipe
+
+    with pytest.raises(ValueError, match=message):
+        LearnedIntegratorRecipe("pendulum", **changes)

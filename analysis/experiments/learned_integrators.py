@@ -27,7 +27,9 @@ from typing import Any, Sequence
 import torch
 
 from dynlearn._files import atomic_write
+from dynlearn._checks import as_integer, as_positive_number, steps_in
 from dynlearn.integration.rollout import time_grid
+from dynlearn.integration.tableaus import get_tableau
 from dynlearn.fields.models import (MLP, DiscreteMap, LinearVectorField, NeuralODE, NeuralVectorField, SkipMap,
                                     iterate_map)
 from dynlearn.integration.stability import stability_matrix
@@ -63,6 +65,24 @@ class LearnedIntegratorRecipe:
     iterations: int = 8000
     learning_rate: float = 1e-2
     final_learning_rate: float = 1e-5
+
+    def __post_init__(self) -> None:
+        """Every value checked before any work: a bad one fails here with one line."""
+        for name in ("training_dt", "training_time", "t_final", "learning_rate", "final_learning_rate"):
+            as_positive_number(name, getattr(self, name))
+        steps_in(self.training_time, self.training_dt, interval_name="training_time", dt_name="training_dt")
+        for name in ("width", "depth", "iterations"):
+            as_integer(name, getattr(self, name))
+        if not self.training_schemes or any(not schemes for schemes in self.training_schemes):
+            raise ValueError(f"training_schemes must hold at least one non-empty group of schemes, got "
+                             f"{self.training_schemes!r}")
+        if not self.evaluation_schemes:
+            raise ValueError("evaluation_schemes must name at least one scheme")
+        for scheme in {s for group in self.training_schemes for s in group} | set(self.evaluation_schemes):
+            get_tableau(scheme)  # an unknown name fails here, with the nearest known one
+        unknown = set(self.networks) - {"mlp", "linear", "neural-ode"}
+        if unknown or not self.networks:
+            raise ValueError(f"networks must be some of 'mlp', 'linear', 'neural-ode', got {self.networks!r}")
 
 
 _LINEAR_SCHEMES = ("euler", "backward_euler", "trapezoid", "midpoint", "rk4")

@@ -7,7 +7,8 @@ import dataclasses
 import inspect
 from typing import Any, Callable
 
-__all__ = ["positive_float", "positive_int", "default", "refuse_existing"]
+__all__ = ["positive_float", "non_negative_float", "positive_int", "seed", "device", "output_file", "default",
+           "refuse_existing"]
 
 
 def positive_float(text: str) -> float:
@@ -18,6 +19,55 @@ def positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+    return value
+
+
+def seed(text: str) -> int:
+    """A seed torch and numpy both take: an integer in [0, 2^63 - 1]."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an integer in [0, 2^63 - 1]")
+    return value
+
+
+def device(text: str) -> str:
+    """A torch device this machine has: cpu, or cuda / cuda:N where CUDA is available (checked before any work)."""
+    import torch
+
+    try:
+        parsed = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device (cpu, cuda, cuda:N)") from None
+    if parsed.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"{text!r}: dynlearn runs on cpu or cuda, not {parsed.type}")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f"{text!r}: this torch has no CUDA device (torch {torch.__version__})")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(f"{text!r}: this machine has {torch.cuda.device_count()} CUDA devices")
+    return text
+
+
+def output_file(text: str) -> str:
+    """A file to write: not a folder (an existing one, or a path ending in a separator)."""
+    import os
+
+    if text.endswith(("/", os.sep)) or os.path.isdir(text):
+        example = f"{text.rstrip('/' + os.sep)}/data.h5"
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; give the file to write, e.g. {example}")
+    return text
 
 
 def positive_int(text: str) -> int:

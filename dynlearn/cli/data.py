@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from dynlearn.cli.arguments import default, positive_float, positive_int, refuse_existing
+from dynlearn.cli.arguments import (default, device, output_file, positive_float, positive_int, refuse_existing,
+                                    seed)
 
 __all__ = ["register"]
 
@@ -61,7 +62,7 @@ def _add_generate(commands: argparse._SubParsersAction) -> None:
         "      (real SST: dynlearn import oisst FILES...)",
     )
     generate.add_argument("system", choices=[*SYSTEMS, "cylinder", "sst"], help="which system")
-    generate.add_argument("-o", "--output", required=True, help="dataset file to write (.h5)")
+    generate.add_argument("-o", "--output", type=output_file, required=True, help="dataset file to write (.h5)")
     generate.add_argument("--dt", type=positive_float, default=default(generate_dataset, "dt"),
                           help="sampling step (default: %(default)s)")
     generate.add_argument("--t-final", type=positive_float, default=default(generate_dataset, "t_final"),
@@ -71,7 +72,7 @@ def _add_generate(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--n-traj", type=positive_int, default=None,
                           help=f"trajectories, initial conditions sampled from the system's distribution "
                                f"(default: {DEFAULT_TRAJECTORIES})")
-    generate.add_argument("--seed", type=int, default=default(generate_dataset, "seed"),
+    generate.add_argument("--seed", type=seed, default=default(generate_dataset, "seed"),
                           help="seed of the sampled initial conditions (default: %(default)s)")
     generate.add_argument("--x0", action="append", metavar="V1,V2,...",
                           help="an initial state, comma-separated; repeat for several trajectories (replaces sampling)")
@@ -87,7 +88,7 @@ def _add_generate(commands: argparse._SubParsersAction) -> None:
     cylinder.add_argument("--with-velocity", action="store_true", help="also store the velocity (u, v)")
     cylinder.add_argument("--snapshots", type=positive_int, default=None,
                           help="number of snapshots (default: the preset's; the autoencoder recipe wants 300)")
-    cylinder.add_argument("--device", default=default(generate_cylinder_dataset, "device"),
+    cylinder.add_argument("--device", type=device, default=default(generate_cylinder_dataset, "device"),
                           help="where the solver runs, e.g. cuda (default: %(default)s)")
     sst = generate.add_argument_group("sst (synthetic sea-surface temperature; --dt, --t-final, --n-traj do not apply)")
     sst.add_argument("--synthetic", action="store_true", help="required: says that the fields are synthetic")
@@ -123,7 +124,7 @@ def _add_import(commands: argparse._SubParsersAction) -> None:
     )
     importer.add_argument("source", choices=["oisst", "sst"], help="oisst: NOAA OI SST v2 daily; sst: any CF gridded SST")
     importer.add_argument("files", nargs="+", help="netCDF files (netCDF-4 or netCDF-3), joined in time")
-    importer.add_argument("-o", "--output", required=True, help="dataset file to write (.h5)")
+    importer.add_argument("-o", "--output", type=output_file, required=True, help="dataset file to write (.h5)")
     importer.add_argument("--region", default="gulf",
                           help=f"one of {', '.join(REGIONS)} (gulf: 18..31 N, 98..80 W; default: %(default)s)")
     importer.add_argument("--variable", default=None, help="the SST variable of an 'sst' file (default: found by name)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from dynlearn.cli.arguments import default, positive_int
+from dynlearn.cli.arguments import default, device, non_negative_float, positive_float, positive_int, seed
 
 __all__ = ["register"]
 
@@ -32,15 +32,16 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
     trainer.add_argument("--epochs", type=positive_int, default=None,
                          help=f"epochs (default: the autoencoder recipe's; "
                               f"{default(ClassifierTrainingSettings, 'epochs')} for continuousnet)")
-    trainer.add_argument("--seed", type=int, default=default(train_run, "seed"),
+    trainer.add_argument("--seed", type=seed, default=default(train_run, "seed"),
                          help="seed of initialisation and minibatches (default: %(default)s)")
-    trainer.add_argument("--device", default=default(train_run, "device"), help="cpu or cuda (default: %(default)s)")
+    trainer.add_argument("--device", type=device, default=default(train_run, "device"),
+                         help="cpu or cuda (default: %(default)s)")
 
     aware = trainer.add_argument_group("autoencoder")
     aware.add_argument("--recipe", choices=list(AUTOENCODER_RECIPES), default=None,
                        help="settings per dataset (default: from the dataset's system: "
                             f"{', '.join(f'{system} -> {name}' for system, name in RECIPE_FOR_SYSTEM.items())})")
-    aware.add_argument("--kappa", type=float, default=None,
+    aware.add_argument("--kappa", type=non_negative_float, default=None,
                        help=f"weight of the Lyapunov prior (default: the recipe's, "
                             f"{default(AutoencoderRecipe, 'kappa')})")
     aware.add_argument("--prediction-steps", type=positive_int, default=None, metavar="S",
@@ -64,7 +65,8 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
                          help="channels per stage (default: %(default)s)")
     network.add_argument("--batch-size", type=positive_int, default=default(ClassifierTrainingSettings, "batch_size"),
                          help="global batch (default: %(default)s)")
-    network.add_argument("--learning-rate", type=float, default=default(ClassifierTrainingSettings, "learning_rate"),
+    network.add_argument("--learning-rate", type=positive_float,
+                         default=default(ClassifierTrainingSettings, "learning_rate"),
                          help="peak of the cosine schedule (default: %(default)s)")
     network.add_argument("--refine-at", type=positive_int, nargs="*", default=[],
                          help="epochs at which steps and pieces double (incremental in depth)")
@@ -91,16 +93,11 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
     manifester.add_argument("--steps-per-block", type=positive_int, nargs="+", default=None, metavar="N",
                             help="steps per OdeBlock (default: the trained number)")
     manifester.add_argument("--eval", default=None, metavar="DATA", help="digits, fashion-mnist or a data folder")
-    manifester.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    manifester.add_argument("--device", type=device, default="cpu", help="cpu or cuda (default: %(default)s)")
     return {"train": _run_train, "evaluate": _run_evaluate, "manifest": _run_manifest}
 
 
 def _run_train(arguments: argparse.Namespace) -> int:
-    if arguments.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError("--device cuda: this torch has no CUDA device")
     if arguments.model == "continuousnet":
         return _run_train_continuousnet(arguments)
     from dynlearn.analysis.experiments.autoencoder_evaluation import train_run

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
-from dynlearn.cli.arguments import default, positive_float, positive_int
+from dynlearn.cli.arguments import default, device, positive_float, positive_int, seed
 
 __all__ = ["register"]
 
@@ -38,11 +38,11 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
                        help=f"training iterations per model (default: the recipe's, "
                             f"{default(LearnedIntegratorRecipe, 'iterations')}, or "
                             f"{default(RecordedFieldRecipe, 'iterations')} with --data; the original study used 50000)")
-    study.add_argument("--seeds", type=int, nargs="+", default=list(default(run_learned_integrators, "seeds")),
+    study.add_argument("--seeds", type=seed, nargs="+", default=list(default(run_learned_integrators, "seeds")),
                        help="train every model once per seed (default: %(default)s)")
     study.add_argument("--neural-ode", action="store_true",
                        help="add a G trained through an adaptive solver (torchdiffeq dopri5), the continuous reference")
-    study.add_argument("--device", default=default(run_learned_integrators, "device"),
+    study.add_argument("--device", type=device, default=default(run_learned_integrators, "device"),
                        help="where training runs, e.g. cuda (default: %(default)s)")
     recorded = study.add_argument_group("recorded data (--data)")
     recorded.add_argument("--data", default=None, help="a one-trajectory field dataset file, instead of SYSTEM")
