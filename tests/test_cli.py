@@ -116,3 +116,21 @@ def test_cuda_without_cuda_is_refused_before_any_work(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["study", "--device", "cuda", "-o", str(tmp_path / "study")])
     assert "this torch has no CUDA device" in capsys.readouterr().err and not (tmp_path / "study").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint", b"PK\x03\x04 truncated zip"])
+def test_manifest_of_a_file_that_is_no_checkpoint_is_one_line(content, tmp_path, capsys):
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    assert main(["manifest", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dynlearn manifest: error: {path}: not a ContinuousNet checkpoint") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("config", ["{}", "[1, 2]", "{not json", '{"recipe": {"name": "cylinder"}}'])
+def test_evaluate_of_a_run_with_a_broken_config_is_one_line(config, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(config)
+    assert main(["evaluate", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "not the config.json of a run made by train_run" in err and err.count("\n") == 1, err

@@ -221,8 +221,16 @@ def evaluate_run(run: str | Path, *, data: str | Path | None = None) -> dict[str
     config_path = folder / "config.json"
     if not config_path.exists():
         raise FileNotFoundError(f"{folder}: no config.json: not a run folder made by train_run / dynlearn train")
-    config = json.loads(config_path.read_text())
-    recipe = AutoencoderRecipe(**{**config["recipe"], "widths": tuple(config["recipe"]["widths"])})
+    try:
+        config = json.loads(config_path.read_text())
+        recipe = AutoencoderRecipe(**{**config["recipe"], "widths": tuple(config["recipe"]["widths"])})
+        missing = sorted({"data", "n_times", "m", "n_train", "system", "models"} - set(config))
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{config_path}: not the config.json of a run made by train_run / dynlearn train "
+                         f"({type(error).__name__}: {error})") from None
+    if missing:
+        raise ValueError(f"{config_path}: not the config.json of a run made by train_run / dynlearn train "
+                         f"(no {', '.join(missing)})")
     dataset = read_dataset(data if data is not None else config["data"])
     source = snapshot_data(dataset)
     if tuple(source.snapshots.shape) != (config["n_times"], config["m"]):

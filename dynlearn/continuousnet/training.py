@@ -120,9 +120,23 @@ def _save(path: Path, model: ContinuousNet, optimizer: torch.optim.Optimizer | N
 
 def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> tuple[ContinuousNet, dict[str, Any]]:
     """A ContinuousNet saved by :func:`train_classifier` (weights only: no pickle) and its saved state."""
-    saved = torch.load(path, weights_only=True, map_location=device)
-    model = ContinuousNet.from_config(saved["config"]).to(device)
-    model.load_state_dict(saved["model"])
+    import pickle
+
+    try:
+        saved = torch.load(path, weights_only=True, map_location=device)
+    except FileNotFoundError:
+        raise
+    except (EOFError, pickle.UnpicklingError, RuntimeError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path}: not a ContinuousNet checkpoint written by dynlearn (empty, truncated or another "
+                         f"format: {first})") from None
+    if not isinstance(saved, dict) or not {"config", "model"} <= set(saved):
+        raise ValueError(f"{path}: not a ContinuousNet checkpoint written by dynlearn (no 'config' and 'model')")
+    try:
+        model = ContinuousNet.from_config(saved["config"]).to(device)
+        model.load_state_dict(saved["model"])
+    except (TypeError, KeyError, RuntimeError) as error:
+        raise ValueError(f"{path}: its network does not load ({str(error).strip().splitlines()[0]})") from None
     return model.eval(), saved
 
 
