@@ -11,35 +11,36 @@ __all__ = ["positive_float", "non_negative_float", "positive_int", "seed", "devi
            "refuse_existing"]
 
 
-def positive_float(text: str) -> float:
+def _number(text: str, kind: type, low: float, high: float, allowed: str) -> Any:
+    """``text`` as ``kind`` (float or int) with low <= value < high; otherwise argparse's one-line error
+    saying what is allowed."""
     try:
-        value = float(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+    if not low <= value < high:
+        raise argparse.ArgumentTypeError(f"{text!r} must be {allowed}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _number(text, float, 0.0, float("inf"), "a finite number > 0")
+    if value == 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
     return value
 
 
 def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
-    return value
+    return _number(text, float, 0.0, float("inf"), "a finite number >= 0")
+
+
+def positive_int(text: str) -> int:
+    return _number(text, int, 1, float("inf"), "a positive integer")
 
 
 def seed(text: str) -> int:
     """A seed torch and numpy both take: an integer in [0, 2^63 - 1]."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"{text!r} must be an integer in [0, 2^63 - 1]")
-    return value
+    return _number(text, int, 0, 2**63, "an integer in [0, 2^63 - 1]")
 
 
 def device(text: str) -> str:
@@ -68,16 +69,6 @@ def output_file(text: str) -> str:
         example = f"{text.rstrip('/' + os.sep)}/data.h5"
         raise argparse.ArgumentTypeError(f"{text!r} is a folder; give the file to write, e.g. {example}")
     return text
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
-    return value
 
 
 def default(owner: type | Callable[..., Any], name: str) -> Any:
