@@ -8,7 +8,7 @@ loads the autoencoder or ContinuousNet):
                     register_tableau, step_plan, stability_matrix, NonFiniteStateError
     fields          EmbeddedModel, MLP, NeuralVectorField, LinearVectorField, AffineVectorField,
                     HybridVectorField, DiscreteMap, SkipMap, LinearMap, NeuralODE; train, TrainingSettings,
-                    embedded_loss, map_loss
+                    embedded_loss, map_loss; EnsembleMLP, ensemble_embedded_loss, train_ensemble
     autoencoder     PhysicsAwareAutoencoder, AutoencoderLoss, train_autoencoder, solve_discrete_lyapunov,
                     stability_prior
     continuousnet   ContinuousNet, OdeBlock, train_classifier
@@ -31,9 +31,10 @@ _FAMILIES = {
     "dynlearn.integration": ("ADAPTIVE_METHODS", "ButcherTableau", "NonFiniteStateError", "StepPlan", "VectorField",
                              "available_tableaus", "get_tableau", "odeint", "register_tableau", "rollout",
                              "stability_matrix", "step", "step_plan", "time_grid"),
-    "dynlearn.fields": ("MLP", "AffineVectorField", "DiscreteMap", "EmbeddedModel", "HybridVectorField", "LinearMap",
-                        "LinearVectorField", "NeuralODE", "NeuralVectorField", "SkipMap", "TrainingHistory",
-                        "TrainingSettings", "embedded_loss", "map_loss", "train"),
+    "dynlearn.fields": ("MLP", "AffineVectorField", "DiscreteMap", "EmbeddedModel", "EnsembleMLP", "HybridVectorField",
+                        "LinearMap", "LinearVectorField", "NeuralODE", "NeuralVectorField", "SkipMap", "TrainingHistory",
+                        "TrainingSettings", "embedded_loss", "ensemble_embedded_loss", "map_loss", "train",
+                        "train_ensemble"),
     "dynlearn.autoencoder": ("AutoencoderLoss", "AutoencoderTrainingSettings", "PhysicsAwareAutoencoder",
                              "solve_discrete_lyapunov", "stability_prior", "train_autoencoder"),
     "dynlearn.continuousnet": ("ClassifierTrainingSettings", "ContinuousNet", "OdeBlock", "train_classifier"),
@@ -59,9 +60,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
     from dynlearn.autoencoder import (AutoencoderLoss, AutoencoderTrainingSettings, PhysicsAwareAutoencoder,
                                       solve_discrete_lyapunov, stability_prior, train_autoencoder)
     from dynlearn.continuousnet import ClassifierTrainingSettings, ContinuousNet, OdeBlock, train_classifier
-    from dynlearn.fields import (MLP, AffineVectorField, DiscreteMap, EmbeddedModel, HybridVectorField, LinearMap,
-                                 LinearVectorField, NeuralODE, NeuralVectorField, SkipMap, TrainingHistory,
-                                 TrainingSettings, embedded_loss, map_loss, train)
+    from dynlearn.fields import (MLP, AffineVectorField, DiscreteMap, EmbeddedModel, EnsembleMLP, HybridVectorField,
+                                 LinearMap, LinearVectorField, NeuralODE, NeuralVectorField, SkipMap, TrainingHistory,
+                                 TrainingSettings, embedded_loss, ensemble_embedded_loss, map_loss, train,
+                                 train_ensemble)
     from dynlearn.integration import (ADAPTIVE_METHODS, ButcherTableau, NonFiniteStateError, StepPlan, VectorField,
                                       available_tableaus, get_tableau, odeint, register_tableau, rollout,
                                       stability_matrix, step, step_plan, time_grid)

@@ -4,8 +4,9 @@ neural ODEs on torchdiffeq, and the training loop with its one- and S-step losse
 
     models.py    MLP, NeuralVectorField, LinearVectorField, AffineVectorField, HybridVectorField, EmbeddedModel,
                  DiscreteMap, SkipMap, LinearMap, iterate_map, NeuralODE
-    training.py  train (Adam, schedule, early stop, resumable), TrainingSettings, TrainingHistory,
-                 embedded_loss, map_loss
+    training.py  train (Adam, schedule, early stop, resumable), train_ensemble (M members at once, each as
+                 train alone), TrainingSettings, TrainingHistory, embedded_loss, map_loss
+    ensemble.py  EnsembleMLP (M MLPs stacked), EnsembleVectorField, ensemble_embedded_loss
 """
 
 from dynlearn.fields.models import (
@@ -21,8 +22,10 @@ from dynlearn.fields.models import (
     SkipMap,
     iterate_map,
 )
-from dynlearn.fields.training import TrainingHistory, TrainingSettings, embedded_loss, map_loss, train
+from dynlearn.fields.ensemble import EnsembleMLP, EnsembleVectorField, ensemble_embedded_loss
+from dynlearn.fields.training import TrainingHistory, TrainingSettings, embedded_loss, map_loss, train, train_ensemble
 
 __all__ = ["MLP", "AffineVectorField", "DiscreteMap", "EmbeddedModel", "HybridVectorField", "LinearMap",
            "LinearVectorField", "NeuralODE", "NeuralVectorField", "SkipMap", "iterate_map", "TrainingHistory",
-           "TrainingSettings", "embedded_loss", "map_loss", "train"]
+           "TrainingSettings", "embedded_loss", "map_loss", "train", "EnsembleMLP", "EnsembleVectorField",
+           "ensemble_embedded_loss", "train_ensemble"]

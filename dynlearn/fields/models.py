@@ -37,7 +37,8 @@ __all__ = [
     "iterate_map",
 ]
 
-_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+#: the activations an MLP (and an EnsembleMLP) accepts, by name
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "tanh": nn.Tanh,
     "relu": nn.ReLU,
     "gelu": nn.GELU,
@@ -57,12 +58,12 @@ class MLP(nn.Sequential):
         for name, value in (("in_features", in_features), ("out_features", out_features), ("width", width),
                             ("depth", depth)):
             as_integer(name, value)
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         layers: list[nn.Module] = []
         features = in_features
         for _ in range(depth):
-            layers += [nn.Linear(features, width), _ACTIVATIONS[activation]()]
+            layers += [nn.Linear(features, width), ACTIVATIONS[activation]()]
             features = width
         layers.append(nn.Linear(features, out_features))
         super().__init__(*layers)

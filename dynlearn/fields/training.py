@@ -25,7 +25,7 @@ from dynlearn.integration.rollout import rollout
 from dynlearn.integration.tableau import ButcherTableau
 from dynlearn.progress import progress as progress_display
 
-__all__ = ["TrainingSettings", "TrainingHistory", "train", "embedded_loss", "map_loss"]
+__all__ = ["TrainingSettings", "TrainingHistory", "train", "train_ensemble", "embedded_loss", "map_loss"]
 
 #: loss(indices) -> scalar; indices select a minibatch of samples, None means all of them.
 Loss = Callable[[torch.Tensor | None], torch.Tensor]
@@ -73,13 +73,15 @@ class TrainingSettings:
 
 @dataclasses.dataclass
 class TrainingHistory:
-    """What happened: the loss at every iteration, where it stopped and why, the best loss, the seconds taken."""
+    """What happened: the loss at every iteration, where it stopped and why, the best loss, the seconds taken;
+    ``failure`` says why a member of an ensemble stopped with a loss that was not finite (None otherwise)."""
 
     losses: list[float]
     best_loss: float
     best_iteration: int
     stopped_early: bool
     seconds: float
+    failure: str | None = None
 
     @property
     def iterations(self) -> int:
@@ -140,16 +142,16 @@ def train(module: nn.Module, loss: Loss, n_samples: int, settings: TrainingSetti
                 f"{settings.description}: the loss is {float(value.detach())} at iteration {iteration}; lower the learning rate "
                 f"(now {schedule.get_last_lr()[0]:.3g}) or check the data"
             )
-        value.backward()
-        optimizer.step()
-        schedule.step()
         current = float(value.detach())
         losses.append(current)
         if current < best_loss * (1 - settings.min_improvement):
             best_iteration = iteration
-        if current < best_loss:
+        if current < best_loss:  # the parameters that gave this loss, before the step moves them
             best_loss = current
             best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        value.backward()
+        optimizer.step()
+        schedule.step()
         stopped_early = iteration - best_iteration >= settings.patience
         if iteration % 50 == 0 or stopped_early or iteration == settings.iterations - 1:  # the last one: a log's line
             bar.set_postfix(loss=f"{current:.3e}", best=f"{best_loss:.3e}",
@@ -211,3 +213,167 @@ def map_loss(model: Callable[[torch.Tensor], torch.Tensor], starts: torch.Tensor
         return torch.mean((torch.stack(predictions, dim=1) - y) ** 2)
 
     return loss
+
+
+#: Adam's constants (torch's defaults), shared by :func:`train` (torch.optim.Adam) and :func:`train_ensemble`
+_BETA1, _BETA2, _EPSILON = 0.9, 0.999, 1e-8
+
+
+def _member_view(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(M,) -> (M, 1, ..., 1), broadcastable against a stacked parameter ``like``."""
+    return values.to(device=like.device, dtype=like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
+
+
+def train_ensemble(ensemble: nn.Module, loss: Callable[[torch.Tensor | None], torch.Tensor], n_samples: Sequence[int],
+                   settings: TrainingSettings | Sequence[TrainingSettings] = TrainingSettings(),
+                   checkpoint: str | os.PathLike | None = None) -> list[TrainingHistory]:
+    """Train the M members of a stacked model (every trainable parameter (M, ...), e.g.
+    :class:`~dynlearn.fields.ensemble.EnsembleMLP`) at once, each as :func:`train` would train it alone.
+
+    ``loss(index)`` returns the M member losses (see :func:`~dynlearn.fields.ensemble.ensemble_embedded_loss`);
+    ``n_samples[m]`` is member m's number of samples and ``settings[m]`` its settings (one for all, or one per
+    member): its seed (minibatch order, from its own generator), iterations, learning-rate schedule, batch size and
+    early stop. Adam is applied member by member (torch's update, per-member step counts and rates); a member that
+    has stopped (early, at its iteration count, or with a non-finite loss) is frozen while the others go on. At the
+    end each member holds the parameters of its best loss, so member m ends where ``train`` of it alone ends (to
+    round-off: the batched products sum in another order).
+
+    ``checkpoint`` (a file, rewritten atomically every ``checkpoint_every`` iterations of the first settings): an
+    existing one is resumed from, and the resumed run equals an uninterrupted one. Returns one history per member;
+    ``seconds`` is the ensemble's wall time, shared by its members; a member whose loss stopped being finite has
+    ``failure`` set and keeps its best parameters.
+    """
+    parameters = [p for p in ensemble.parameters() if p.requires_grad]
+    if not parameters:
+        raise ValueError("the ensemble has no trainable parameters")
+    members = parameters[0].shape[0]
+    if any(p.ndim < 1 or p.shape[0] != members for p in parameters):
+        raise ValueError("every trainable parameter of an ensemble must have the members on its first axis")
+    per_member = [settings] * members if isinstance(settings, TrainingSettings) else list(settings)
+    counts = [as_integer(f"n_samples[{m}]", n) for m, n in enumerate(n_samples)]
+    if len(per_member) != members or len(counts) != members:
+        raise ValueError(f"give one settings (or one for each of the {members} members) and {members} sample counts, "
+                         f"got {len(per_member)} settings and {len(counts)} counts")
+    first = per_member[0]
+    generators = [torch.Generator().manual_seed(s.seed) for s in per_member]
+    batches = [s.batch_size if s.batch_size is not None and s.batch_size < n else None
+               for s, n in zip(per_member, counts)]
+    width = max(b if b is not None else n for b, n in zip(batches, counts))
+    rate = torch.tensor([s.learning_rate for s in per_member], dtype=torch.float64)
+    decay = torch.tensor([(s.final_learning_rate / s.learning_rate) ** (1.0 / s.iterations) for s in per_member],
+                         dtype=torch.float64)
+    limits = [s.iterations for s in per_member]
+    state = {
+        "iteration": 0, "steps": torch.zeros(members, dtype=torch.float64), "rate": rate, "decay": decay,
+        "first_moments": [torch.zeros_like(p) for p in parameters],
+        "second_moments": [torch.zeros_like(p) for p in parameters],
+        "best_parameters": [p.detach().clone() for p in parameters],
+        "best_loss": [math.inf] * members, "best_iteration": [0] * members, "losses": [[] for _ in range(members)],
+        "active": [True] * members, "stopped_early": [False] * members, "failure": [None] * members,
+    }
+    path = Path(checkpoint) if checkpoint is not None else None
+    if path is not None and path.exists():
+        saved = torch.load(path, weights_only=True, map_location=parameters[0].device)
+        with torch.no_grad():
+            for p, value in zip(parameters, saved["parameters"]):
+                p.copy_(value)
+        for generator, generator_state in zip(generators, saved["generators"]):
+            generator.set_state(generator_state.to("cpu", torch.uint8))
+        state = saved["state"]
+        for key in ("steps", "rate", "decay"):
+            state[key] = state[key].cpu()
+
+    began = time.perf_counter()
+    bar = progress_display(range(state["iteration"], max(limits)), description=first.description,
+                           enabled=first.progress, initial=state["iteration"], total=max(limits))
+    for iteration in bar:
+        active = state["active"]
+        if not any(active):
+            break
+        index = None
+        if any(b is not None for b in batches) or len(set(counts)) > 1:
+            rows = []
+            for m in range(members):
+                if batches[m] is None:
+                    row = torch.arange(counts[m])
+                elif active[m]:
+                    row = torch.randint(counts[m], (batches[m],), generator=generators[m])
+                else:  # a stopped member's draws are not used; its generator stays where it stopped
+                    row = torch.zeros(batches[m], dtype=torch.long)
+                rows.append(torch.cat([row, row.new_full((width - row.numel(),), -1)]))
+            index = torch.stack(rows).to(parameters[0].device)
+        for p in parameters:
+            p.grad = None
+        values = loss(index)
+        current = values.detach().cpu().tolist()
+        improved = [False] * members
+        for m in range(members):
+            if not active[m]:
+                continue
+            if not math.isfinite(current[m]):
+                state["failure"][m] = (f"the loss is {current[m]} at iteration {iteration}; lower the learning rate "
+                                       f"(now {float(state['rate'][m]):.3g}) or check the data")
+                active[m] = False
+                continue
+            state["losses"][m].append(current[m])
+            if current[m] < state["best_loss"][m] * (1 - per_member[m].min_improvement):
+                state["best_iteration"][m] = iteration
+            if current[m] < state["best_loss"][m]:
+                state["best_loss"][m], improved[m] = current[m], True
+        with torch.no_grad():
+            if any(improved):  # the parameters that gave the best loss, before the step moves them
+                chosen = torch.tensor(improved)
+                for best, p in zip(state["best_parameters"], parameters):
+                    best.copy_(torch.where(_member_view(chosen, p).bool(), p, best))
+        stepping = torch.tensor(active)
+        if bool(stepping.any()):
+            torch.where(stepping.to(values.device), values, torch.zeros_like(values)).sum().backward()
+            _adam_step(parameters, state, stepping)
+        for m in range(members):
+            if active[m]:
+                state["stopped_early"][m] = iteration - state["best_iteration"][m] >= per_member[m].patience
+                if state["stopped_early"][m] or iteration + 1 >= limits[m]:
+                    active[m] = False
+        state["iteration"] = iteration + 1
+        if iteration % 50 == 0 or not any(active):
+            finite = [b for b in state["best_loss"] if math.isfinite(b)]
+            bar.set_postfix(training=f"{sum(active)}/{members}",
+                            best=f"{sorted(finite)[len(finite) // 2]:.3e}" if finite else "-")
+        if path is not None and state["iteration"] % first.checkpoint_every == 0:
+            saved = {"parameters": [p.detach() for p in parameters], "state": state,
+                     "generators": [g.get_state() for g in generators]}
+            _save(path, saved)
+    bar.close()
+    with torch.no_grad():
+        for p, best in zip(parameters, state["best_parameters"]):
+            p.copy_(best)
+    seconds = time.perf_counter() - began
+    return [TrainingHistory(losses=state["losses"][m], best_loss=state["best_loss"][m],
+                            best_iteration=state["best_iteration"][m], stopped_early=state["stopped_early"][m],
+                            seconds=seconds, failure=state["failure"][m]) for m in range(members)]
+
+
+def _adam_step(parameters: list[torch.Tensor], state: dict, stepping: torch.Tensor) -> None:
+    """One Adam update of the members in ``stepping`` (M,) bool, each with its own step count and rate; torch's
+    single-tensor Adam, member by member: m <- lerp(m, g, 1 - b1), v <- b2 v + (1 - b2) g^2,
+    p <- p - (rate / (1 - b1^k)) m / (sqrt(v) / sqrt(1 - b2^k) + eps). Then each stepping member's rate decays."""
+    state["steps"] = torch.where(stepping, state["steps"] + 1, state["steps"])
+    steps = state["steps"]
+    step_size = state["rate"] / (1 - _BETA1**steps)
+    correction = torch.sqrt(1 - _BETA2**steps)
+    everyone = bool(stepping.all())
+    with torch.no_grad():
+        for p, first, second in zip(parameters, state["first_moments"], state["second_moments"]):
+            grad = p.grad if p.grad is not None else torch.zeros_like(p)
+            mask = None if everyone else _member_view(stepping, p).bool()
+            new_first = first.lerp(grad, 1 - _BETA1)
+            new_second = (second * _BETA2).addcmul_(grad, grad, value=1 - _BETA2)
+            update = new_first / ((new_second.sqrt() / _member_view(correction, p)).add_(_EPSILON))
+            update = update * _member_view(step_size, p)
+            if mask is None:
+                first.copy_(new_first), second.copy_(new_second), p.sub_(update)
+            else:
+                first.copy_(torch.where(mask, new_first, first))
+                second.copy_(torch.where(mask, new_second, second))
+                p.sub_(torch.where(mask, update, torch.zeros_like(update)))
+    state["rate"] = torch.where(stepping, state["rate"] * state["decay"], state["rate"])
