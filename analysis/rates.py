@@ -47,7 +47,7 @@ import numpy as np
 from scipy import stats
 from dynlearn._checks import as_integer, as_positive_number
 
-__all__ = ["ConvergenceRate", "fit_convergence_rate", "SLOPE_TOLERANCE"]
+__all__ = ["ConvergenceRate", "fit_convergence_rate", "SLOPE_TOLERANCE", "PowerLawFit", "fit_power_law"]
 
 #: local slopes of the asymptotic range agree within this many orders (max - min) and each exceeds it
 SLOPE_TOLERANCE = 0.15
@@ -337,3 +337,51 @@ def _settled(log_dt: np.ndarray, log_error: np.ndarray, slopes: np.ndarray, firs
         return (f"the local slopes drift steadily through the run of slopes {rate:.2f} (steps "
                 f"{', '.join(f'{step:+.2f}' for step in steps)}): still changing regime")
     return ""
+
+
+@dataclasses.dataclass(frozen=True)
+class PowerLawFit:
+    """y ~ constant * x**slope fitted by least squares on (log x, log y) over every usable point (repeated x, e.g.
+    one point per seed, allowed: their scatter is what the interval measures).
+
+    Attributes:
+        slope, standard_error: the fitted exponent and its standard error (NaN with fewer than 3 points).
+        confidence_interval: Student-t interval with n - 2 degrees of freedom at ``confidence``.
+        constant: the prefactor; n: the points used (positive, finite y).
+    """
+
+    slope: float
+    standard_error: float
+    confidence_interval: tuple[float, float]
+    confidence: float
+    constant: float
+    n: int
+
+    def __str__(self) -> str:
+        low, high = self.confidence_interval
+        return f"{self.slope:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def fit_power_law(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *,
+                  confidence: float = 0.95) -> PowerLawFit:
+    """Fit y ~ C x^slope on (log x, log y): a plateau against the training step over several seeds, say.
+    Points with y not finite or not positive are left out; with fewer than two distinct x left the slope is NaN."""
+    x_array, y_array = _as_vector("x", x), _as_vector("y", y)
+    if x_array.shape != y_array.shape:
+        raise ValueError(f"x and y must have the same length, got {x_array.size} and {y_array.size}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    keep = np.isfinite(x_array) & (x_array > 0) & np.isfinite(y_array) & (y_array > 0)
+    log_x, log_y = np.log(x_array[keep]), np.log(y_array[keep])
+    nan = math.nan
+    if np.unique(log_x).size < 2:
+        return PowerLawFit(nan, nan, (nan, nan), confidence, nan, int(keep.sum()))
+    fit = stats.linregress(log_x, log_y)
+    n = int(log_x.size)
+    if n > 2:
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 2)) * float(fit.stderr)
+        error = float(fit.stderr)
+    else:
+        half, error = nan, nan
+    return PowerLawFit(float(fit.slope), error, (float(fit.slope) - half, float(fit.slope) + half), confidence,
+                       float(math.exp(fit.intercept)), n)

@@ -67,7 +67,8 @@ from dynlearn.analysis.convergence import ASYMPTOTIC_SIZE, convergence_test
 from dynlearn.analysis.rates import SLOPE_TOLERANCE, ConvergenceRate, fit_convergence_rate
 
 __all__ = ["DIP_THRESHOLD", "CONVERGING_RATE", "SIGNIFICANT_ERROR", "VERDICT_KINDS",
-           "SchemeEvaluation", "ConvergenceStudy", "convergence_study", "study_ladder"]
+           "SchemeEvaluation", "ConvergenceStudy", "convergence_study", "judge_errors", "study_ladder",
+           "reference_size"]
 
 DIP_THRESHOLD = 0.5
 #: a plateau (RMS error once dt is refined) above this fraction of the reference's RMS size is significant: it makes
@@ -391,8 +392,7 @@ def convergence_study(
     counts = study_ladder(t_final, training_dt, coarser, finer)
     names = tuple(get_tableau(s).name for s in schemes)
     base = steps_in(t_final, training_dt, dt_name="training_dt")
-    base_index = counts.index(base)
-    size = _reference_size(reference, x0, base, training_dt, judged_on)
+    size = reference_size(reference, x0, base, training_dt, judged_on)
     evaluations: dict[tuple[str, str], SchemeEvaluation] = {}
     for model, field in vector_fields.items():
         common = dict(reference=reference, schemes=names, n_steps=counts, training_dt=training_dt, floor=None,
@@ -400,29 +400,9 @@ def convergence_study(
         final = convergence_test(field, x0, t_final, error="final", **common)
         rms = convergence_test(field, x0, t_final, error="rms", **common)
         for scheme in names:
-            errors = np.asarray(final.errors[scheme])
-            rms_errors = np.asarray(rms.errors[scheme])
-            judged = rms_errors if judged_on == "rms" else errors
-            plateau = _plateau(errors)
-            rms_plateau = _plateau(rms_errors)
-            judged_plateau = rms_plateau if judged_on == "rms" else plateau
-            dip = float(judged[base_index] / judged_plateau) if judged_plateau > 0 else math.inf
-            dts = np.asarray(final.dts)
-            ceiling = ASYMPTOTIC_SIZE * size if size > 0 else None  # errors that large are pre-asymptotic
-            fitted = _fit(dts[base_index:], judged[base_index:], judged_plateau, ceiling)
-            if fitted is None or fitted.rate < CONVERGING_RATE:  # too few points above the plateau there
-                fitted = _fit(dts, judged, judged_plateau, ceiling) or fitted
-            relative_plateau = judged_plateau / size if size > 0 else math.inf
-            relative_finest = float(judged[-1]) / size if size > 0 else math.inf
-            kind, verdict = _verdict(judged, base_index, fitted, judged_plateau, dip, relative_plateau, relative_finest,
-                                     significant_error)
-            evaluations[(model, scheme)] = SchemeEvaluation(
-                model=model, scheme=scheme, order=get_tableau(scheme).order,
-                final_errors=tuple(errors.tolist()), rms_errors=tuple(rms_errors.tolist()), rate=fitted,
-                plateau=plateau, rms_plateau=rms_plateau, error_at_training_dt=float(judged[base_index]),
-                dip_depth=dip, verdict=verdict, relative_plateau=relative_plateau, kind=kind,
-                relative_finest=relative_finest,
-            )
+            evaluations[(model, scheme)] = judge_errors(
+                model, scheme, final.dts, final.errors[scheme], rms.errors[scheme], training_dt=training_dt,
+                size=size, judged_on=judged_on, significant_error=significant_error)
     return ConvergenceStudy(
         system=system, training_dt=training_dt, t_final=float(t_final), n_steps=counts,
         dts=tuple(t_final / c for c in counts), schemes=names, models=tuple(vector_fields),
@@ -433,7 +413,58 @@ def convergence_study(
     )
 
 
-def _reference_size(reference: Callable | torch.Tensor, x0: torch.Tensor, base: int, training_dt: float,
+def judge_errors(
+    model: str,
+    scheme: str,
+    dts: Sequence[float],
+    final_errors: Sequence[float],
+    rms_errors: Sequence[float],
+    *,
+    training_dt: float,
+    size: float,
+    judged_on: str = "rms",
+    significant_error: float = SIGNIFICANT_ERROR,
+) -> SchemeEvaluation:
+    """The verdict on one model in one scheme from its errors over a ladder (the rules of the module docstring).
+
+    ``dts`` is the ladder, coarsest first, holding ``training_dt`` exactly; ``final_errors`` and ``rms_errors``
+    the errors at T and over the trajectory at each dt; ``size`` the reference trajectory's size in the judged
+    error's measure (RMS of ||x(t_k)|| over the training-step grid, or ||x(T)||). :func:`convergence_study` uses it
+    on its own ladder; a sweep over many models uses it on errors it computed in one batch.
+    """
+    dts = np.asarray(dts, dtype=float)
+    if dts.ndim != 1 or len(dts) < 2 or np.any(np.diff(dts) >= 0):
+        raise ValueError(f"dts must be a ladder of at least two step sizes, coarsest first, got {dts.tolist()}")
+    matches = np.flatnonzero(np.isclose(dts, training_dt, rtol=1e-9, atol=0.0))
+    if matches.size != 1:
+        raise ValueError(f"the ladder must hold training_dt = {training_dt:g} exactly once, got {dts.tolist()}")
+    base_index = int(matches[0])
+    errors, rms_errors = np.asarray(final_errors, dtype=float), np.asarray(rms_errors, dtype=float)
+    if errors.shape != dts.shape or rms_errors.shape != dts.shape:
+        raise ValueError(f"final_errors and rms_errors must have one value per dt ({len(dts)})")
+    judged = rms_errors if judged_on == "rms" else errors
+    plateau = _plateau(errors)
+    rms_plateau = _plateau(rms_errors)
+    judged_plateau = rms_plateau if judged_on == "rms" else plateau
+    dip = float(judged[base_index] / judged_plateau) if judged_plateau > 0 else math.inf
+    ceiling = ASYMPTOTIC_SIZE * size if size > 0 else None  # errors that large are pre-asymptotic
+    fitted = _fit(dts[base_index:], judged[base_index:], judged_plateau, ceiling)
+    if fitted is None or fitted.rate < CONVERGING_RATE:  # too few points above the plateau there
+        fitted = _fit(dts, judged, judged_plateau, ceiling) or fitted
+    relative_plateau = judged_plateau / size if size > 0 else math.inf
+    relative_finest = float(judged[-1]) / size if size > 0 else math.inf
+    kind, verdict = _verdict(judged, base_index, fitted, judged_plateau, dip, relative_plateau, relative_finest,
+                             significant_error)
+    return SchemeEvaluation(
+        model=model, scheme=scheme, order=get_tableau(scheme).order,
+        final_errors=tuple(errors.tolist()), rms_errors=tuple(rms_errors.tolist()), rate=fitted,
+        plateau=plateau, rms_plateau=rms_plateau, error_at_training_dt=float(judged[base_index]),
+        dip_depth=dip, verdict=verdict, relative_plateau=relative_plateau, kind=kind,
+        relative_finest=relative_finest,
+    )
+
+
+def reference_size(reference: Callable | torch.Tensor, x0: torch.Tensor, base: int, training_dt: float,
                     judged_on: str) -> float:
     """The reference trajectory's size in the error's own measure: the RMS of ||x(t_k)|| over the training-step
     grid k = 1..base (or ||x(T)|| when the final error is judged)."""
