@@ -17,7 +17,7 @@ import dynlearn
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"dynlearn": ROOT / "dynlearn", "dynlearn.systems": ROOT / "systems", "dynlearn.datasets": ROOT / "datasets",
            "dynlearn.analysis": ROOT / "analysis"}
-UTILITIES = ("dynlearn._checks", "dynlearn._files", "dynlearn.progress", "dynlearn.expressions", "dynlearn")  # "dynlearn": __version__ only
+UTILITIES = ("dynlearn._checks", "dynlearn._files", "dynlearn.progress", "dynlearn.expressions", "dynlearn.tasks", "dynlearn")  # "dynlearn": __version__ only
 INTEGRATION = ("dynlearn.integration",)
 
 # room -> the rooms it may import (besides itself and the standard and third-party libraries)
@@ -34,7 +34,7 @@ RULES = {
                                                                 "dynlearn.datasets", "dynlearn.analysis"),
     "dynlearn.cli": None,  # ties everything together
 }
-UTILITY_MODULES = ("dynlearn._checks", "dynlearn._files", "dynlearn.progress", "dynlearn.expressions")
+UTILITY_MODULES = ("dynlearn._checks", "dynlearn._files", "dynlearn.progress", "dynlearn.expressions", "dynlearn.tasks")
 
 
 def _modules() -> dict[str, Path]:

@@ -7,6 +7,8 @@ one experiment; experiments never import one another (what two share lives with 
     autoencoder_evaluation.py  the physics-aware autoencoder and its baselines (dynlearn train autoencoder,
                                dynlearn evaluate)
     demonstration.py           observed order of every scheme on the oscillator (dynlearn demo)
+    sweep.py                   the study over dt_train x scheme x seed, as ensembles, resumable, on Ray
+                               (dynlearn sweep)
 
 Names are loaded on first use, so that importing one experiment does not import the others.
 """
@@ -28,6 +30,10 @@ _WHERE = {
     "train_run": "autoencoder_evaluation",
     "evaluate_run": "autoencoder_evaluation",
     "convergence_demonstration": "demonstration",
+    "SweepGrid": "sweep",
+    "SweepResult": "sweep",
+    "run_sweep": "sweep",
+    "load_sweep": "sweep",
 }
 
 __all__ = sorted(_WHERE)

@@ -2,6 +2,7 @@
 
     dynlearn study SYSTEM [-o FOLDER]         the learned-integrator experiment (the main job)   studies.py
     dynlearn study --data FILE [-o FOLDER]    the same on a recorded field, in POD modes          studies.py
+    dynlearn sweep [SYSTEM] [-o FOLDER]       the same over dt_train x scheme x seed (Ray)        studies.py
     dynlearn demo [-o FOLDER]                 convergence of every explicit scheme                studies.py
     dynlearn schemes                          the registered Butcher tableaus                     studies.py
     dynlearn generate SYSTEM [...] -o FILE    a dataset of a system's trajectories (HDF5)         data.py

@@ -1,5 +1,6 @@
 """Command group "studies": ``dynlearn study`` (the learned-integrator experiment, on a system or on a recorded
-field with ``--data``), ``dynlearn demo`` (convergence of every explicit scheme) and ``dynlearn schemes``."""
+field with ``--data``), ``dynlearn sweep`` (the same over dt_train x scheme x seed), ``dynlearn demo`` (convergence
+of every explicit scheme) and ``dynlearn schemes``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
-from dynlearn.cli.arguments import default, device, positive_float, positive_int, seed
+from dynlearn.cli.arguments import default, device, non_negative_float, positive_float, positive_int, seed
 
 __all__ = ["register"]
 
@@ -78,9 +79,11 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
                            f"(default: %(default)s)")
     demo.set_defaults(rungs=len(ladder))
 
+    _add_sweep(commands)
+
     commands.add_parser("schemes", help="list the registered Butcher tableaus", description="List the registered "
                         "Butcher tableaus with their order, stages and evaluations of f per fixed step.")
-    return {"study": _run_study, "demo": _run_demo, "schemes": _run_schemes}
+    return {"study": _run_study, "sweep": _run_sweep, "demo": _run_demo, "schemes": _run_schemes}
 
 
 def _run_study(arguments: argparse.Namespace) -> int:
@@ -162,4 +165,113 @@ def _run_schemes(arguments: argparse.Namespace) -> int:
         tableau = get_tableau(name)
         evaluations = step_plan(tableau).evaluations if tableau.is_explicit else "implicit"
         print(f"{name:>10} | {tableau.order:>5} | {tableau.stages:>6} | {evaluations:>10} | {tableau.description}")
+    return 0
+
+
+def _add_sweep(commands: argparse._SubParsersAction) -> None:
+    from dynlearn.analysis.experiments.sweep import (AUTHORS_SCHEDULE, DEFAULT_SWEEP_SYSTEM, SWEEP_SYSTEMS, SweepGrid,
+                                                     run_sweep)
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="the learned-integrator experiment over dt_train x scheme x seed, as ensembles, resumable, on Ray",
+        description=(
+            "Train G (a tanh MLP) inside each training scheme at each dt_train for each seed (and, optionally, "
+            "width, amount of data, noise), evaluate every G in every evaluation scheme over one ladder of dt, judge "
+            "each (discrete / continuous, faithful / another system), fit the plateau-vs-dt_train slope per scheme, "
+            "and write report.md, results.json, three figures and one file per finished cell. The default is the "
+            "authors' sweep: euler, midpoint, rk4 x dt_train 0.4, 0.2, 0.1, 0.01, 0.001 x 5 seeds on the pendulum "
+            "from 3 pi / 4. Rerunning the same command resumes; a cluster: ray start --head, ray start --address "
+            "HEAD:6379 on the others, then this command with --backend ray."
+        ),
+    )
+    sweep.add_argument("system", choices=list(SWEEP_SYSTEMS), nargs="?", default=DEFAULT_SWEEP_SYSTEM,
+                       help="which system (default: %(default)s)")
+    sweep.add_argument("-o", "--output", default=None, help="output folder (default: dynlearn-sweep-SYSTEM)")
+    axes = sweep.add_argument_group("axes (every combination is one training)")
+    axes.add_argument("--dt-train", type=positive_float, nargs="+", metavar="DT",
+                      default=list(default(SweepGrid, "training_dts")), help="training steps (default: %(default)s)")
+    axes.add_argument("--schemes", nargs="+", metavar="SCHEME[+SCHEME]",
+                      default=["+".join(g) for g in default(SweepGrid, "training_schemes")],
+                      help="training schemes; a+b sums both losses on one G (default: %(default)s)")
+    axes.add_argument("--seeds", type=seed, nargs="+", default=list(default(SweepGrid, "seeds")),
+                      help="seeds (default: %(default)s)")
+    axes.add_argument("--widths", type=positive_int, nargs="+", default=list(default(SweepGrid, "widths")),
+                      help="hidden units of G (default: %(default)s)")
+    axes.add_argument("--training-times", type=positive_float, nargs="+", metavar="TIME",
+                      default=list(default(SweepGrid, "training_times")),
+                      help="time units of training data, TIME / dt_train pairs (default: %(default)s)")
+    axes.add_argument("--noise", type=non_negative_float, nargs="+", metavar="LEVEL",
+                      default=list(default(SweepGrid, "noise_levels")),
+                      help="relative Gaussian noise on the training data (default: %(default)s)")
+    shared = sweep.add_argument_group("shared by every training")
+    shared.add_argument("--evaluation-schemes", nargs="+", metavar="SCHEME",
+                        default=list(default(SweepGrid, "evaluation_schemes")), help="(default: %(default)s)")
+    shared.add_argument("--t-final", type=positive_float, default=default(SweepGrid, "t_final"),
+                        help="evaluation time T (default: %(default)s)")
+    shared.add_argument("--finest-dt", type=positive_float, default=None,
+                        help="finest evaluation step (default: the smallest dt_train / 100)")
+    shared.add_argument("--iterations", type=positive_int, default=None,
+                        help=f"Adam iterations per training (default: {default(SweepGrid, 'iterations')})")
+    shared.add_argument("--learning-rate", type=positive_float, default=None,
+                        help=f"Adam's first rate (default: {default(SweepGrid, 'learning_rate')})")
+    shared.add_argument("--final-learning-rate", type=positive_float, default=None,
+                        help=f"Adam's last rate, reached exponentially (default: "
+                             f"{default(SweepGrid, 'final_learning_rate')})")
+    shared.add_argument("--authors-schedule", action="store_true",
+                        help=f"the authors' budget: {AUTHORS_SCHEDULE['iterations']} iterations at a constant rate "
+                             f"{AUTHORS_SCHEDULE['learning_rate']:g} (about twice the time)")
+    shared.add_argument("--batch-size", type=positive_int, default=default(SweepGrid, "batch_size"),
+                        help="one-step pairs per iteration (default: %(default)s)")
+    shared.add_argument("--group-size", type=positive_int, default=default(SweepGrid, "group_size"),
+                        help="most trainings run as one ensemble (default: %(default)s)")
+    running = sweep.add_argument_group("where it runs")
+    running.add_argument("--backend", choices=["local", "ray"], default=default(run_sweep, "backend"),
+                         help="local processes, or a Ray cluster (pip install 'dynlearn[distributed]'; default: "
+                              "%(default)s)")
+    running.add_argument("--workers", type=positive_int, default=None,
+                         help="local processes, each running one group (default: one per CPU core)")
+    running.add_argument("--ray-address", default=None,
+                         help="the Ray cluster (default: RAY_ADDRESS, or a local Ray instance)")
+    running.add_argument("--device", type=device, default=default(run_sweep, "device"),
+                         help="where groups train and evaluate, e.g. cuda (default: %(default)s)")
+    folder = sweep.add_argument_group("an existing output folder")
+    folder.add_argument("--extend", action="store_true", help="keep its finished cells and add this grid's others")
+    folder.add_argument("--overwrite", action="store_true", help="delete its sweep and start over")
+
+
+def _run_sweep(arguments: argparse.Namespace) -> int:
+    from dynlearn.analysis.experiments.sweep import AUTHORS_SCHEDULE, SweepGrid, run_sweep
+
+    if arguments.backend != "ray" and arguments.ray_address is not None:
+        raise ValueError("--ray-address applies to --backend ray")
+    if arguments.backend == "ray" and arguments.workers is not None:
+        raise ValueError("--workers applies to --backend local (Ray places tasks by their CPU and GPU needs)")
+    schedule = {}
+    if arguments.authors_schedule:
+        if any(v is not None for v in (arguments.iterations, arguments.learning_rate, arguments.final_learning_rate)):
+            raise ValueError("--authors-schedule sets --iterations, --learning-rate and --final-learning-rate; "
+                             "give either")
+        schedule = dict(AUTHORS_SCHEDULE)
+    for name in ("iterations", "learning_rate", "final_learning_rate"):
+        if getattr(arguments, name) is not None:
+            schedule[name] = getattr(arguments, name)
+    grid = SweepGrid.for_system(
+        arguments.system, training_dts=tuple(arguments.dt_train),
+        training_schemes=tuple(tuple(group.split("+")) for group in arguments.schemes), seeds=tuple(arguments.seeds),
+        widths=tuple(arguments.widths), training_times=tuple(arguments.training_times),
+        noise_levels=tuple(arguments.noise), evaluation_schemes=tuple(arguments.evaluation_schemes),
+        t_final=arguments.t_final, finest_dt=arguments.finest_dt, batch_size=arguments.batch_size,
+        group_size=arguments.group_size, **schedule)
+    output = arguments.output or f"dynlearn-sweep-{arguments.system}"
+    result = run_sweep(grid, output, extend=arguments.extend, overwrite=arguments.overwrite,
+                       backend=arguments.backend, workers=arguments.workers, ray_address=arguments.ray_address,
+                       device=arguments.device)
+    print(f"{arguments.system}: {len(result.cells)} trainings evaluated to T = {grid.t_final:g} at "
+          f"{len(result.dts)} steps ({result.seconds:.0f} s)\n")
+    print(result.plateau_table("final"))
+    print()
+    print(result.verdict_table())
+    print(f"\nwrote {output}/report.md, results.json, errors_against_dt.png, plateau_against_training_dt.png, "
+          f"verdicts.png, cells/, models/")
     return 0
