@@ -3,7 +3,7 @@
 A sweep is a list of independent tasks (train and evaluate one group of models). Where they run is a choice of
 backend, not of code:
 
-    local   the standard library's process pool (``concurrent.futures``), ``workers`` processes on this machine,
+    local   the standard library's process pool (``multiprocessing``), ``workers`` processes on this machine,
             each with one torch thread (small models are launch-bound: two processes beat two threads); with
             ``workers=1``, in this process (progress bars and Ctrl-C as usual)
     ray     Ray tasks (``pip install 'dynlearn[distributed]'``) on the cluster at ``address`` (or RAY_ADDRESS, or a
@@ -15,7 +15,6 @@ so in one place, whatever the backend.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import multiprocessing
 import os
@@ -41,13 +40,19 @@ def _one_thread(function: Callable[[Any], Any], payload: Any) -> Any:
     return function(payload)
 
 
+def _indexed(job: tuple[Callable[[Any], Any], int, Any]) -> tuple[int, Any]:
+    function, index, payload = job
+    return index, _one_thread(function, payload)
+
+
 def run_tasks(function: Callable[[Any], Any], payloads: Sequence[Any], *, backend: str = "local", workers: int = 1,
               address: str | None = None, resources: TaskResources = TaskResources(),
               on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
     """``[function(p) for p in payloads]``, run on ``backend``; ``on_result(index, result)`` is called in this
     process as each task ends (in the order they end). ``function`` must be importable by name (a module-level
-    function) and its payloads and results picklable. The first task to fail stops the run with its error
-    (tasks still running on Ray are cancelled; a local pool finishes the ones it started)."""
+    function) and its payloads and results picklable. The first task to fail stops the run with its error, and so
+    does Ctrl-C: the other tasks are stopped (a local pool's workers terminated, Ray tasks cancelled); what they
+    had finished was already handed to ``on_result``."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     results: list[Any] = [None] * len(payloads)
@@ -66,15 +71,11 @@ def run_tasks(function: Callable[[Any], Any], payloads: Sequence[Any], *, backen
             done(index, function(payload))
     else:
         context = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
-        with concurrent.futures.ProcessPoolExecutor(min(workers, len(payloads)), mp_context=context) as pool:
-            futures = {pool.submit(_one_thread, function, payload): index for index, payload in enumerate(payloads)}
-            try:
-                for future in concurrent.futures.as_completed(futures):
-                    done(futures[future], future.result())
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        jobs = [(function, index, payload) for index, payload in enumerate(payloads)]
+        # the pool's exit terminates its workers: a failed task or Ctrl-C does not wait for the others to end
+        with context.Pool(min(workers, len(payloads))) as pool:
+            for index, value in pool.imap_unordered(_indexed, jobs):
+                done(index, value)
     return results
 
 
