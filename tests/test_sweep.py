@@ -140,6 +140,25 @@ def test_a_small_sweep_end_to_end_through_the_command_line(tmp_path, capsys):
     assert load_sweep(folder).grid.iterations == 100
 
 
+def test_the_axes_beyond_the_authors_width_data_and_noise(tmp_path):
+    """Widths make separate ensembles; training times and noise levels are members of one; the report has a table
+    per (width, training time, noise), results.json an aggregate each; noise changes what a member learns."""
+    import warnings
+
+    grid = _small_grid(training_schemes=(("rk4",),), seeds=(0,), widths=(8, 16), training_times=(4.0, 8.0),
+                       noise_levels=(0.0, 0.05), iterations=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the figures lay out without complaint
+        result = run_sweep(grid, tmp_path / "axes", workers=1, show_progress=False)
+    assert len(result.cells) == 16
+    assert result.report().count("## width") == 8
+    assert len(json.loads((tmp_path / "axes" / "results.json").read_text())["aggregated"]) == 8
+    loss = {(c["cell"]["width"], c["cell"]["training_time"], c["cell"]["noise"], c["cell"]["training_dt"]):
+            c["training"]["best_loss"] for c in result.cells}
+    assert all(loss[(w, t, 0.0, dt)] != loss[(w, t, 0.05, dt)] for w in (8, 16) for t in (4.0, 8.0) for dt in (0.2, 0.1))
+    assert all(len(c["training"]["losses"]) <= 201 for c in result.cells)
+
+
 def test_a_folder_that_holds_something_else_is_refused(tmp_path, capsys):
     (tmp_path / "thesis.tex").write_text("years of work")
     assert main(["sweep", "-o", str(tmp_path), *SMALL]) == 2

@@ -821,7 +821,7 @@ def _figures(result: SweepResult) -> dict[str, Any]:
     ax.grid(True, which="both", alpha=0.2)
     plateau_figure.tight_layout()
 
-    verdicts, maps = plt.subplots(1, len(evaluation), figsize=(3.2 * len(evaluation), 0.6 + 0.55 * len(training)),
+    verdicts, maps = plt.subplots(1, len(evaluation), figsize=(3.2 * len(evaluation), 1.6 + 0.55 * len(training)),
                                   squeeze=False)
     for j, scheme in enumerate(evaluation):
         ax = maps[0][j]

@@ -233,8 +233,9 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
                          help="local processes, each running one group (default: one per CPU core)")
     running.add_argument("--ray-address", default=None,
                          help="the Ray cluster (default: RAY_ADDRESS, or a local Ray instance)")
-    running.add_argument("--device", type=device, default=default(run_sweep, "device"),
-                         help="where groups train and evaluate, e.g. cuda (default: %(default)s)")
+    running.add_argument("--device", default=default(run_sweep, "device"),
+                         help="where groups train and evaluate, e.g. cuda: checked on this machine with the local "
+                              "backend, on the workers with Ray (default: %(default)s)")
     folder = sweep.add_argument_group("an existing output folder")
     folder.add_argument("--extend", action="store_true", help="keep its finished cells and add this grid's others")
     folder.add_argument("--overwrite", action="store_true", help="delete its sweep and start over")
@@ -243,6 +244,13 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
 def _run_sweep(arguments: argparse.Namespace) -> int:
     from dynlearn.analysis.experiments.sweep import AUTHORS_SCHEDULE, SweepGrid, run_sweep
 
+    if arguments.backend == "local":
+        try:
+            device(arguments.device)
+        except argparse.ArgumentTypeError as error:
+            raise ValueError(f"argument --device: {error}") from None
+    elif arguments.device.split(":")[0] not in ("cpu", "cuda"):
+        raise ValueError(f"argument --device: {arguments.device!r} is not a device (cpu, cuda, cuda:N)")
     if arguments.backend != "ray" and arguments.ray_address is not None:
         raise ValueError("--ray-address applies to --backend ray")
     if arguments.backend == "ray" and arguments.workers is not None:
