@@ -132,6 +132,9 @@ def test_a_small_sweep_end_to_end_through_the_command_line(tmp_path, capsys):
     assert main(["sweep", "-o", str(folder), *other, "--extend"]) == 0
     assert len(list((folder / "cells").glob("*.json"))) == 12
     assert {p.name: p.stat().st_mtime_ns for p in (folder / "cells").iterdir() if p.name in before} == before
+    finer = [*SMALL[:3], "0.05", *SMALL[3:]]  # a new dt_train adds rungs to the evaluation ladder
+    assert main(["sweep", "-o", str(folder), *finer, "--extend"]) == 2
+    assert "cannot extend" in capsys.readouterr().err
     changed = [*SMALL[:-3], "100", *SMALL[-2:]]  # other iterations: every cell is trained otherwise
     assert main(["sweep", "-o", str(folder), *changed, "--extend"]) == 2
     assert "cannot extend" in capsys.readouterr().err
@@ -161,9 +164,13 @@ def test_the_axes_beyond_the_authors_width_data_and_noise(tmp_path):
 
 def test_a_folder_that_holds_something_else_is_refused(tmp_path, capsys):
     (tmp_path / "thesis.tex").write_text("years of work")
-    assert main(["sweep", "-o", str(tmp_path), *SMALL]) == 2
-    assert "is not empty and holds no sweep" in capsys.readouterr().err
+    (tmp_path / "report.md").write_text("the referees' answers")
+    for overwrite in ([], ["--overwrite"]):  # overwrite replaces a sweep, never a folder of other things
+        assert main(["sweep", "-o", str(tmp_path), *SMALL, *overwrite]) == 2
+        assert "is not empty and holds no sweep" in capsys.readouterr().err
     assert (tmp_path / "thesis.tex").read_text() == "years of work"
+    assert (tmp_path / "report.md").read_text() == "the referees' answers"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md", "thesis.tex"]
 
 
 def test_a_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):

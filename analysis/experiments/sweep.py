@@ -58,7 +58,7 @@ from dynlearn.tasks import BACKENDS, TaskResources, run_tasks
 
 from dynlearn.analysis.ensemble_convergence import ensemble_ladder_errors
 from dynlearn.analysis.rates import PowerLawFit, fit_power_law
-from dynlearn.analysis.study import CONVERGING_RATE, VERDICT_KINDS, judge_errors
+from dynlearn.analysis.study import CONVERGING_RATE, VERDICT_KINDS, judge_errors, reference_size
 
 __all__ = ["SweepGrid", "SweepCell", "SweepResult", "run_sweep", "evaluation_ladder", "load_sweep",
            "AUTHORS_PLATEAUS", "AUTHORS_SCHEDULE", "SWEEP_SYSTEMS", "DEFAULT_SWEEP_SYSTEM"]
@@ -209,10 +209,13 @@ class SweepGrid:
                 for noise in self.noise_levels for dt in self.training_dts for seed in self.seeds]
 
     def shared(self) -> dict[str, Any]:
-        """What every cell shares (not an axis): two grids may share cells only when these agree."""
+        """What every cell shares (not an axis), the evaluation ladder included: two grids may share cells only when
+        these agree."""
         axes = {"training_dts", "training_schemes", "seeds", "widths", "training_times", "noise_levels",
                 "group_size"}
-        return {k: v for k, v in self.to_dict().items() if k not in axes}
+        shared = {k: v for k, v in self.to_dict().items() if k not in axes}
+        shared["evaluation_ladder"] = list(evaluation_ladder(self))  # a new dt_train adds its rungs: not shared
+        return shared
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -391,7 +394,8 @@ def train_and_evaluate_group(task: _GroupTask) -> list[dict[str, Any]]:
     dts = [grid.t_final / n for n in ladder]
     results = []
     for m, cell in enumerate(cells):
-        size = _reference_size(reference, cell.training_dt, grid.t_final)
+        # the state's size the verdicts read errors against: RMS of ||x(t_k)|| over the training-step grid of [0, T]
+        size = reference_size(reference, x0, steps_in(grid.t_final, cell.training_dt), cell.training_dt, "rms")
         evaluations = {}
         for scheme, (final, rms) in errors.items():
             judged = judge_errors(cell.key, scheme, dts, final[m], rms[m], training_dt=cell.training_dt,
@@ -402,7 +406,7 @@ def train_and_evaluate_group(task: _GroupTask) -> list[dict[str, Any]]:
         network = ensemble.member(m).cpu()
         results.append({
             "cell": cell.to_dict(), "key": cell.key, "training": _training_dict(histories[m]),
-            "evaluations": evaluations, "kind": kind, "home_scheme": cell.home_scheme,
+            "evaluations": evaluations, "kind": kind, "home_scheme": cell.home_scheme, "dts": dts,
             "state_dict": {k: v.clone() for k, v in network.state_dict().items()},
         })
     return results
@@ -413,13 +417,6 @@ def _training_dict(history: TrainingHistory) -> dict[str, Any]:
     stride = max(1, history.iterations // 200)
     return {**{k: v for k, v in history.to_dict().items() if k != "losses"}, "iterations": history.iterations,
             "loss_stride": stride, "losses": history.losses[::stride]}
-
-
-def _reference_size(reference, training_dt: float, t_final: float) -> float:
-    """RMS of ||x(t_k)|| over the training-step grid of [0, T] (the state's size the verdicts read errors against)."""
-    n = steps_in(t_final, training_dt)
-    states = reference(torch.arange(1, n + 1, dtype=torch.float64) * training_dt).reshape(n, -1)
-    return float(torch.sqrt(torch.mean(torch.sum(states**2, dim=1))))
 
 
 def _evaluation_dict(judged) -> dict[str, Any]:
@@ -469,29 +466,33 @@ def _load_cell(path: Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and record.get("format") == _FORMAT else None
 
 
+def _check_grid(folder: Path, manifest: Path, grid: SweepGrid, extend: bool) -> None:
+    """A folder's sweep may be resumed with the same grid, or extended by one that shares its settings."""
+    try:
+        previous = SweepGrid.from_dict(json.loads(manifest.read_text())["grid"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{manifest} is not a readable sweep record ({error}); overwrite to start over") from None
+    if previous == grid:
+        return
+    differing = sorted(k for k, v in grid.to_dict().items() if previous.to_dict().get(k) != v)
+    if not extend:
+        raise ValueError(f"{folder} holds a sweep over another grid (differs in {', '.join(differing)}); rerun with "
+                         f"the same grid to resume, extend to add this grid's cells to it, or overwrite to start over")
+    if previous.shared() != grid.shared():
+        shared = sorted(k for k, v in grid.shared().items() if previous.shared().get(k) != v)
+        raise ValueError(f"{folder}: cannot extend a sweep whose cells were trained and evaluated otherwise "
+                         f"(differs in {', '.join(shared)}); choose another folder or overwrite")
+
+
 def _prepare_folder(folder: Path, grid: SweepGrid, extend: bool, overwrite: bool) -> None:
     """Refuse a folder that holds another sweep (unless extending or overwriting), then record the grid."""
     manifest = folder / "sweep.json"
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"output {folder} is a file, not a folder")
-    if manifest.exists() and not overwrite:
-        try:
-            saved = json.loads(manifest.read_text())
-            previous = SweepGrid.from_dict(saved["grid"])
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{manifest} is not a readable sweep record ({error}); pass overwrite to start over") \
-                from None
-        if previous != grid:
-            differing = sorted(k for k, v in grid.to_dict().items() if previous.to_dict().get(k) != v)
-            if not extend:
-                raise ValueError(f"{folder} holds a sweep over another grid (differs in {', '.join(differing)}); "
-                                 f"rerun with the same grid to resume, extend to add this grid's cells to it, or "
-                                 f"overwrite to start over")
-            if previous.shared() != grid.shared():
-                shared = sorted(k for k, v in grid.shared().items() if previous.shared().get(k) != v)
-                raise ValueError(f"{folder}: cannot extend a sweep whose cells were trained and evaluated otherwise "
-                                 f"(differs in {', '.join(shared)}); choose another folder or overwrite")
-    elif folder.exists() and any(folder.iterdir()) and not overwrite:
+    if manifest.exists():
+        if not overwrite:
+            _check_grid(folder, manifest, grid, extend)
+    elif folder.exists() and any(folder.iterdir()):  # overwrite replaces a sweep, never a folder of other things
         raise ValueError(f"{folder} is not empty and holds no sweep; choose an empty or new folder")
     if overwrite:
         for name in ("cells", "models", "checkpoints"):

@@ -30,6 +30,9 @@ __all__ = ["TrainingSettings", "TrainingHistory", "train", "train_ensemble", "em
 #: loss(indices) -> scalar; indices select a minibatch of samples, None means all of them.
 Loss = Callable[[torch.Tensor | None], torch.Tensor]
 
+#: Adam's constants (torch's defaults), used by :func:`train` (torch.optim.Adam) and :func:`train_ensemble` alike
+_BETA1, _BETA2, _EPSILON = 0.9, 0.999, 1e-8
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainingSettings:
@@ -109,7 +112,7 @@ def train(module: nn.Module, loss: Loss, n_samples: int, settings: TrainingSetti
     if not parameters:
         raise ValueError("the module has no trainable parameters")
     torch.manual_seed(settings.seed)
-    optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate)
+    optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate, betas=(_BETA1, _BETA2), eps=_EPSILON)
     decay = (settings.final_learning_rate / settings.learning_rate) ** (1.0 / settings.iterations)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
     losses: list[float] = []
@@ -214,9 +217,6 @@ def map_loss(model: Callable[[torch.Tensor], torch.Tensor], starts: torch.Tensor
 
     return loss
 
-
-#: Adam's constants (torch's defaults), shared by :func:`train` (torch.optim.Adam) and :func:`train_ensemble`
-_BETA1, _BETA2, _EPSILON = 0.9, 0.999, 1e-8
 
 
 def _member_view(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
