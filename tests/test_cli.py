@@ -134,3 +134,30 @@ def test_evaluate_of_a_run_with_a_broken_config_is_one_line(config, tmp_path, ca
     assert main(["evaluate", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "not the config.json of a run made by train_run" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("error, status, line", [
+    (RuntimeError("kaboom\nwith a second line"), 1,
+     "dynlearn schemes: internal error, this is a bug: RuntimeError: kaboom (rerun with dynlearn --debug"),
+    (MemoryError(), 2, "dynlearn schemes: error: out of memory (MemoryError: ); ask for less"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to "
+                  "allocate 240000000000 bytes"), 2, "dynlearn schemes: error: out of memory (RuntimeError: "),
+])
+def test_a_bug_or_exhausted_memory_ends_in_one_line(monkeypatch, capsys, error, status, line):
+    """The last net: anything that is not a user error says in one line that it is a bug (or that memory ran out),
+    without a traceback unless --debug or DYNLEARN_DEBUG asks for it."""
+    import dynlearn.cli.studies
+
+    def broken(arguments):
+        raise error
+
+    monkeypatch.setattr(dynlearn.cli.studies, "_run_schemes", broken)
+    monkeypatch.delenv("DYNLEARN_DEBUG", raising=False)
+    assert main(["schemes"]) == status
+    printed = capsys.readouterr().err.strip().splitlines()
+    assert len(printed) == 1 and printed[0].startswith(line), printed
+    with pytest.raises(type(error)):
+        main(["--debug", "schemes"])
+    monkeypatch.setenv("DYNLEARN_DEBUG", "1")
+    with pytest.raises(type(error)):
+        main(["schemes"])

@@ -15,12 +15,14 @@
 Every default an option shows comes from the library (a recipe or settings dataclass, or a function's
 signature: :func:`dynlearn.cli.arguments.default`), so the API and ``--help`` cannot disagree. Commands import
 the heavy parts they run when they run. A user error ends with one line, ``dynlearn COMMAND: error: ...``, and
-status 2; Ctrl-C with ``dynlearn COMMAND: interrupted`` and status 130.
+status 2; Ctrl-C with ``dynlearn COMMAND: interrupted`` and status 130; anything else is a bug and ends with one
+line saying so and status 1 (``dynlearn --debug`` or DYNLEARN_DEBUG=1 shows its traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -39,6 +41,8 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Name
     parser = argparse.ArgumentParser(prog="dynlearn",
                                      description="Learning the dynamics of physical systems from data.")
     parser.add_argument("--version", action="version", version=f"dynlearn {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an internal error (a bug), show its traceback (or set DYNLEARN_DEBUG=1)")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default=None,
                         help="progress display: a bar on a terminal and one line per finished stage otherwise (auto, "
                              "the default, or DYNLEARN_PROGRESS), always a bar, always lines, or none")
@@ -55,12 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
     return _build()[0]
 
 
+def _out_of_memory(error: BaseException) -> bool:
+    """The allocator's refusal: MemoryError, or torch's RuntimeError for an allocation that cannot be served."""
+    text = str(error).lower()
+    return isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text or "not enough memory" in text))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     command = "dynlearn"
+    debug = os.environ.get("DYNLEARN_DEBUG", "") not in ("", "0")
     try:
         parser, table = _build()
         arguments = parser.parse_args(argv)
         command = f"dynlearn {arguments.command}"
+        debug = debug or arguments.debug
         if arguments.progress is not None:
             from dynlearn.progress import set_progress_mode
 
@@ -72,3 +85,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: one line; what was finished is on disk (atomic writes), nothing half-done
         print(f"{command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 (the last net: a bug, or memory the sizes asked for and did not get)
+        if debug:
+            raise
+        first_line = (str(error).splitlines() or [""])[0][:300]
+        if _out_of_memory(error):
+            print(f"{command}: error: out of memory ({type(error).__name__}: {first_line}); ask for less (fewer "
+                  f"trajectories, steps, nodes or members)", file=sys.stderr)
+            return 2
+        print(f"{command}: internal error, this is a bug: {type(error).__name__}: {first_line} (rerun with "
+              f"dynlearn --debug ... or DYNLEARN_DEBUG=1 for the traceback, and report it)", file=sys.stderr)
+        return 1
