@@ -217,7 +217,7 @@ def write_dataset(path: str | os.PathLike, dataset: TrajectoryDataset, *, overwr
                     extra.create_dataset(name, data=values, compression="gzip" if values.size > 4096 else None)
             handle.attrs.update(attributes)
 
-    return atomic_write(target, write)
+    return atomic_write(target, write, replace=overwrite)
 
 
 def dataset_system(path: str | os.PathLike) -> str:

@@ -1,0 +1,75 @@
+"""Writing files: atomic, race-free without overwrite, modes from the umask, a killed writer's debris swept."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from dynlearn._files import atomic_write
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_new_file_gets_the_mode_the_umask_gives(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        path = atomic_write(tmp_path / "result.json", lambda p: p.write_text("{}"))
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == mode
+
+
+def test_of_two_writers_without_overwrite_exactly_one_wins(tmp_path):
+    target = tmp_path / "data.h5"
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def writer(text: str) -> None:
+        def write(path):
+            path.write_text(text)
+            barrier.wait()  # both have passed the existence check and written their file
+        try:
+            atomic_write(target, write, replace=False)
+            outcomes.append(text)
+        except FileExistsError as error:
+            outcomes.append(str(error))
+
+    threads = [threading.Thread(target=writer, args=(name,)) for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [o for o in outcomes if o in ("first", "second")]
+    assert len(winners) == 1 and target.read_text() == winners[0]
+    assert any("written meanwhile by another run" in o for o in outcomes)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.h5"]
+
+
+def test_a_killed_writer_leaves_debris_that_the_next_write_sweeps(tmp_path):
+    target = tmp_path / "model.pt"
+    code = ("import sys, time; from dynlearn._files import atomic_write; "
+            "atomic_write(sys.argv[1], lambda p: (p.write_text('half'), time.sleep(60)))")
+    process = subprocess.Popen([sys.executable, "-c", code, str(target)])
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(tmp_path.glob(".model.pt.*.tmp")):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert list(tmp_path.glob(".model.pt.*.tmp")) and not target.exists()  # killed: debris, nothing finished
+    atomic_write(target, lambda p: p.write_text("whole"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"] and target.read_text() == "whole"
+
+
+def test_a_failed_or_interrupted_write_leaves_nothing(tmp_path):
+    def failing(path):
+        path.write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(tmp_path / "report.md", failing)
+    assert not list(tmp_path.iterdir())
