@@ -9,12 +9,13 @@ pendulum solutions: about 1e-10 over 5 s); for the wave equation, the method of 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from typing import TYPE_CHECKING, Literal
 
 import torch
 
-from dynlearn._checks import as_integer, steps_in
+from dynlearn._checks import as_integer, check_allocation, steps_in
 from dynlearn.integration.rollout import time_grid
 from dynlearn.systems.base import System
 
@@ -52,6 +53,12 @@ def generate_dataset(
     if method not in ("analytical", "numerical"):
         raise ValueError(f"method must be 'analytical' or 'numerical', got {method!r}")
     n_steps = steps_in(t_final, dt)
+    n = (DEFAULT_TRAJECTORIES if n_trajectories is None else n_trajectories) if initial_conditions is None else (
+        len(initial_conditions))
+    # the states, float64, and the copies computing and writing them make: refused before any work when too large
+    check_allocation(f"{system.name}: {n} trajectories x {n_steps + 1} times", 3 * 8.0 * n * (n_steps + 1) *
+                     math.prod(system.state_shape), "ask for fewer trajectories, a larger dt, a shorter t_final or a "
+                     "smaller state")
     times = time_grid(0.0, dt, n_steps)
     generator = torch.Generator().manual_seed(int(seed))
     if initial_conditions is not None:
@@ -91,6 +98,15 @@ def generate_dataset(
         states = torch.cat(pieces)
         details = {"kind": "numerical", **system.numerical_details()}
     states = states.to(torch.float64).contiguous()
+    if initial_conditions is not None:  # the solution must start where it was asked to (to 0.1 %: a state a few
+        # digits off a constraint is mapped onto it), and be finite
+        start = initial_conditions.to(torch.float64)
+        if not bool(torch.isfinite(states).all()) or not torch.allclose(states[:, 0], start, rtol=1e-3, atol=1e-9):
+            gap = torch.nan_to_num((states[:, 0] - start).abs(), nan=math.inf).reshape(n, -1).amax(dim=1)
+            worst = int(torch.argmax(gap))
+            raise ValueError(f"{system.name}: the solution from the initial state {start[worst].tolist()} starts at "
+                             f"{states[worst, 0].tolist()} or is not finite: the system maps that state elsewhere "
+                             f"(off its constraint, or too large for float64 arithmetic); give a state it takes as is")
     return TrajectoryDataset(
         states=states,
         times=times,
@@ -219,7 +235,11 @@ def generate_synthetic_sst_dataset(
     last = (first.astype("datetime64[Y]") + np.timedelta64(years, "Y")).astype("datetime64[D]") + (
         first - first.astype("datetime64[Y]").astype("datetime64[D]"))
     generator = SyntheticSeaSurface(resolution=resolution, seed=seed)
-    fields = generator.generate(int((last - first).astype(int)), spin_up_days=spin_up_days, start=str(first),
+    days = int((last - first).astype(int))
+    check_allocation(f"synthetic SST: {years} years of {generator.latitude.size} x {generator.longitude.size} cells",
+                     3 * 8.0 * (days + spin_up_days) * generator.latitude.size * generator.longitude.size,
+                     "ask for fewer --years or a coarser --resolution")
+    fields = generator.generate(days, spin_up_days=spin_up_days, start=str(first),
                                 progress=progress)
     record = SeaSurfaceTemperature(
         temperature=fields["temperature"], latitude=fields["latitude"], longitude=fields["longitude"],

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import torch
 
 __all__ = ["as_positive_step", "as_positive_number", "as_number_in", "as_finite_time", "as_step_count",
-           "as_integer", "check_state", "steps_in"]
+           "as_integer", "check_state", "steps_in", "available_memory", "check_allocation"]
 
 
 def _as_real(name: str, value: object) -> float:
@@ -96,3 +97,27 @@ def steps_in(interval: float, dt: float, *, interval_name: str = "t_final", dt_n
             f"({interval:g}/{dt:g} = {interval / dt:.6g}); choose {dt_name} = {interval_name}/n for an integer n"
         )
     return count
+
+
+def available_memory() -> int:
+    """Bytes of memory this machine can give now (Linux: MemAvailable; elsewhere the physical memory)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, AttributeError):
+        return 2**63
+
+
+def check_allocation(what: str, n_bytes: float, remedy: str) -> None:
+    """Refuse, before allocating, work whose arrays cannot fit: ``n_bytes`` (an estimate) against
+    :func:`available_memory`, with a message naming ``what`` and the ``remedy``."""
+    available = available_memory()
+    if n_bytes > available:
+        raise ValueError(f"{what} needs about {n_bytes / 2**30:.3g} GiB, more than the {available / 2**30:.3g} GiB "
+                         f"this machine has free; {remedy}")

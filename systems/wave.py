@@ -189,6 +189,11 @@ class WaveEquation(System):
     def state_names(self) -> tuple[str, ...]:
         return tuple(f"u[{j}]" for j in range(self.nodes)) + tuple(f"u_t[{j}]" for j in range(self.nodes))
 
+    @property
+    def state_shape(self) -> tuple[int, ...]:
+        """(2 N,): known without naming every component (a size check of 10^8 nodes must not build their names)."""
+        return (2 * self.nodes,)
+
     def laplacian_matrix(self, order: int | None = None) -> torch.Tensor:
         """D, (N, N) float64: the order-p centred approximation of d^2/dx^2 with odd reflection at the ends."""
         order = self.stencil_order if order is None else order

@@ -161,3 +161,45 @@ def test_a_bug_or_exhausted_memory_ends_in_one_line(monkeypatch, capsys, error, 
     monkeypatch.setenv("DYNLEARN_DEBUG", "1")
     with pytest.raises(type(error)):
         main(["schemes"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    # sizes refused before allocating
+    (["generate", "pendulum", "--dt", "1e-9", "--t-final", "1", "-o", "p.h5"], "needs about 447 GiB, more than"),
+    (["generate", "pendulum", "--n-traj", "10000000000", "-o", "p.h5"], "needs about 4.47e+05 GiB"),
+    (["generate", "wave", "--nodes", "100000000", "-o", "w.h5"], "GiB, more than"),
+    (["generate", "sst", "--synthetic", "--years", "100000", "-o", "s.h5"], "ask for fewer --years"),
+    # a state the exact solution does not take as is
+    (["generate", "pendulum", "--x0", "1e308,0", "-o", "p.h5"], "from the initial state [1e+308, 0.0] starts at"),
+    (["generate", "pendulum-xy", "--x0", "1,1,0,0", "-o", "p.h5"], "the system maps that state elsewhere"),
+    # options of another kind of system
+    (["generate", "cylinder", "--dt", "0.1", "-o", "c.h5"], "--dt does not apply to cylinder"),
+    (["generate", "pendulum", "--re", "50", "--years", "3", "-o", "p.h5"], "--re, --years do not apply to pendulum"),
+    (["generate", "sst", "--synthetic", "--n-traj", "5", "-o", "s.h5"], "--n-traj does not apply to sst"),
+    (["generate", "cylinder", "--gravity", "3", "-o", "c.h5"], "--gravity does not apply to cylinder"),
+    # outputs that cannot be written, found before the work
+    (["generate", "pendulum", "-o", "a-file/p.h5"], "a-file is a file"),
+    (["study", "-o", "a-file/study"], "a-file is a file"),
+    (["sweep", "-o", "a-file"], "is a file, not a folder"),
+    (["demo", "-o", "a-file/demo"], "a-file is a file"),
+])
+def test_bad_requests_end_in_one_line_before_any_work(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("a user's file")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_the_work(tmp_path, monkeypatch, capsys):
+    import os
+
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(tmp_path) else real_access(path, mode))
+    for argv in (["generate", "cylinder", "--preset", "coarse", "-o", str(tmp_path / "c.h5")],
+                 ["study", "-o", str(tmp_path / "study")], ["sweep", "-o", str(tmp_path / "sweep")]):
+        began = __import__("time").perf_counter()
+        assert main(argv) == 2
+        assert "permission denied" in capsys.readouterr().err
+        assert __import__("time").perf_counter() - began < 5  # refused, not simulated then refused

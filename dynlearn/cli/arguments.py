@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import os
 from typing import Any, Callable
 
 __all__ = ["positive_float", "non_negative_float", "positive_int", "seed", "device", "output_file", "default",
-           "refuse_existing"]
+           "refuse_existing", "check_writable"]
 
 
 def _number(text: str, kind: type, low: float, high: float, allowed: str) -> Any:
@@ -63,8 +64,6 @@ def device(text: str) -> str:
 
 def output_file(text: str) -> str:
     """A file to write: not a folder (an existing one, or a path ending in a separator)."""
-    import os
-
     if text.endswith(("/", os.sep)) or os.path.isdir(text):
         example = f"{text.rstrip('/' + os.sep)}/data.h5"
         raise argparse.ArgumentTypeError(f"{text!r} is a folder; give the file to write, e.g. {example}")
@@ -89,8 +88,23 @@ def default(owner: type | Callable[..., Any], name: str) -> Any:
 
 
 def refuse_existing(path: str, overwrite: bool) -> None:
-    """Nothing a user saved is replaced without ``--overwrite``: checked before any work."""
-    import os
-
+    """Nothing a user saved is replaced without ``--overwrite``, and the file can be written: checked before any
+    work."""
     if os.path.exists(path) and not overwrite:
         raise ValueError(f"{path} exists; pass --overwrite to replace it")
+    check_writable(os.path.dirname(os.path.abspath(path)))
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """``folder`` (existing or to be made) can take new files: checked before any work, so that an hour of
+    simulation does not end in 'permission denied'."""
+    path = os.path.abspath(folder)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"output {path} is a file, not a folder")
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"cannot make the folder {path}: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write into {existing} (permission denied); choose another output")

@@ -101,6 +101,32 @@ def _add_generate(commands: argparse._SubParsersAction) -> None:
     for name, kind in _system_options():
         generate.add_argument(f"--{name.replace('_', '-')}", dest=f"parameter_{name}", type=kind, default=None,
                               help=argparse.SUPPRESS)
+    _GENERATE_DEFAULTS.update({action.dest: action.default for action in generate._actions
+                               if action.dest not in ("help", "system", "output", "overwrite")})
+
+
+#: generate's options and their defaults (filled when the parser is built): an option that does not apply to the
+#: chosen system and differs from its default was given by the user, and is refused
+_GENERATE_DEFAULTS: dict[str, object] = {}
+_APPLIES = {
+    "cylinder": {"re", "preset", "with_velocity", "snapshots", "device"},
+    "sst": {"synthetic", "years", "resolution", "start", "anomalies", "train_end", "seed"},
+    "trajectories": {"dt", "t_final", "n_traj", "x0", "method", "seed"},
+}
+
+
+def _refuse_inapplicable(arguments: argparse.Namespace) -> None:
+    """An option of another kind of system (``generate cylinder --dt``, ``generate pendulum --years``) is an error,
+    not silently ignored."""
+    applies = _APPLIES.get(arguments.system, _APPLIES["trajectories"])
+    foreign = [dest for dest, value in _GENERATE_DEFAULTS.items()
+               if dest not in applies and not (dest.startswith("parameter_") and arguments.system not in _APPLIES)
+               and getattr(arguments, dest, value) != value]
+    if foreign:
+        names = ", ".join("--" + dest.removeprefix("parameter_").replace("_", "-") for dest in foreign)
+        allowed = ", ".join("--" + d.replace("_", "-") for d in sorted(applies))
+        raise ValueError(f"{names} {'does' if len(foreign) == 1 else 'do'} not apply to {arguments.system}; options "
+                         f"of {arguments.system}: {allowed}" + ("" if arguments.system in _APPLIES else " and its parameters"))
 
 
 def _add_anomaly_options(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
@@ -178,6 +204,7 @@ def _run_generate(arguments: argparse.Namespace) -> int:
     from dynlearn.datasets import generate_cylinder_dataset, generate_dataset, write_dataset
     from dynlearn.systems import SYSTEMS, make_system
 
+    _refuse_inapplicable(arguments)
     if arguments.system == "sst":
         if not arguments.synthetic:
             raise ValueError("generate sst makes SYNTHETIC fields only: pass --synthetic; real sea-surface temperature "

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from dynlearn.cli.arguments import default, device, non_negative_float, positive_float, positive_int, seed
+from dynlearn.cli.arguments import (check_writable, default, device, non_negative_float, positive_float, positive_int,
+                                    seed)
 
 __all__ = ["register"]
 
@@ -102,6 +103,7 @@ def _run_train(arguments: argparse.Namespace) -> int:
         return _run_train_continuousnet(arguments)
     from dynlearn.analysis.experiments.autoencoder_evaluation import train_run
 
+    check_writable(arguments.output)
     histories = train_run(arguments.data, arguments.output, arguments.recipe, models=arguments.models,
                           kappa=arguments.kappa, epochs=arguments.epochs, steps=arguments.prediction_steps,
                           seed=arguments.seed, device=arguments.device, overwrite=arguments.overwrite)
@@ -126,6 +128,7 @@ def _run_train_continuousnet(arguments: argparse.Namespace) -> int:
 
     if not get_tableau(arguments.scheme).is_explicit:
         raise ValueError(f"--scheme {arguments.scheme}: an OdeBlock needs an explicit scheme")
+    check_writable(arguments.output)
     settings = ClassifierTrainingSettings(
         epochs=arguments.epochs or default(ClassifierTrainingSettings, "epochs"), batch_size=arguments.batch_size,
         learning_rate=arguments.learning_rate, augment=not arguments.no_augment, refine_at=tuple(arguments.refine_at),
@@ -150,6 +153,7 @@ def _run_train_continuousnet(arguments: argparse.Namespace) -> int:
 def _run_evaluate(arguments: argparse.Namespace) -> int:
     from dynlearn.analysis.experiments.autoencoder_evaluation import evaluate_run, markdown_table
 
+    check_writable(arguments.run)
     results = evaluate_run(arguments.run, data=arguments.data)
     print(markdown_table(results))
     print(f"wrote {arguments.run}/evaluation/table.md, results.json, relative_error.png, eigenvalues.png")

@@ -8,7 +8,8 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
-from dynlearn.cli.arguments import default, device, non_negative_float, positive_float, positive_int, seed
+from dynlearn.cli.arguments import (check_writable, default, device, non_negative_float, positive_float, positive_int,
+                                    seed)
 
 __all__ = ["register"]
 
@@ -96,6 +97,7 @@ def _run_study(arguments: argparse.Namespace) -> int:
         raise ValueError("--modes, --stride and --horizon apply to a recorded field: add --data FILE")
     system = arguments.system or DEFAULT_SYSTEM
     output = arguments.output or f"dynlearn-study-{system}"
+    check_writable(output)
     outcome = run_learned_integrators(system, output, seeds=arguments.seeds, iterations=arguments.iterations,
                                       neural_ode=arguments.neural_ode, device=arguments.device)
     print(f"{system}: trained at dt = {outcome.recipe.training_dt:g}, evaluated to T = {outcome.recipe.t_final:g}"
@@ -119,6 +121,7 @@ def _run_recorded_field(arguments: argparse.Namespace) -> int:
              "iterations": arguments.iterations}
     recipe = RecordedFieldRecipe(**{name: value for name, value in given.items() if value is not None})
     output = arguments.output or f"dynlearn-study-{Path(arguments.data).stem}"
+    check_writable(output)
     outcome = run_recorded_field(arguments.data, output, recipe=recipe, seeds=arguments.seeds, device=arguments.device)
     source = outcome.source
     print(f"{arguments.data}: {recipe.modes} POD modes ({source['captured_energy']:.3f} of the fluctuation), trained "
@@ -139,6 +142,7 @@ def _run_demo(arguments: argparse.Namespace) -> int:
     if arguments.schemes:
         for name in arguments.schemes:
             get_tableau(name)  # unknown names fail here, with suggestions, before any work
+    check_writable(arguments.output)
     result = convergence_demonstration(
         arguments.output,
         schemes=arguments.schemes,
@@ -272,6 +276,7 @@ def _run_sweep(arguments: argparse.Namespace) -> int:
         t_final=arguments.t_final, finest_dt=arguments.finest_dt, batch_size=arguments.batch_size,
         group_size=arguments.group_size, **schedule)
     output = arguments.output or f"dynlearn-sweep-{arguments.system}"
+    check_writable(output)
     result = run_sweep(grid, output, extend=arguments.extend, overwrite=arguments.overwrite,
                        backend=arguments.backend, workers=arguments.workers, ray_address=arguments.ray_address,
                        device=arguments.device)
