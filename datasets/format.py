@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dynlearn._checks import check_allocation
 from dynlearn._files import atomic_write
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DatasetFormatError", "TrajectoryDataset", "dataset_system", "read_dataset",
@@ -140,6 +141,10 @@ class TrajectoryDataset:
         for name, values in self.fields.items():
             if not bool(torch.isfinite(values).all()):
                 raise DatasetFormatError(f"{where}: fields/{name}: contains NaN or inf")
+        for name, values in self.coordinates.items():
+            if values.numel() < 1 or not bool(torch.isfinite(values).all()):
+                raise DatasetFormatError(f"{where}: coordinates/{name}: must be a non-empty array of finite numbers "
+                                         f"(shape {tuple(values.shape)})")
         for name, values in self.trajectory_parameters.items():
             if tuple(values.shape) != (states.shape[0],):
                 raise DatasetFormatError(
@@ -239,8 +244,55 @@ def dataset_system(path: str | os.PathLike) -> str:
 _REQUIRED = ("system", "parameters", "state_names", "generator", "t0", "dt", "n_steps", "checksum_sha256")
 
 
+def _read_array(handle: Any, name: str, source: Path, *, dtype: Any = None) -> np.ndarray:
+    """The dataset at ``name``, checked before it is read: a real dataset (not a group, not a soft or external
+    link), of numbers, and of a size this machine can hold."""
+    import h5py
+
+    link = handle.get(name, getlink=True)
+    if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
+        raise DatasetFormatError(f"{source}: {name}: a {type(link).__name__}, not a dataset stored in the file")
+    node = handle.get(name)
+    if not isinstance(node, h5py.Dataset):
+        raise DatasetFormatError(f"{source}: {name}: a {type(node).__name__}, not a dataset")
+    if node.dtype.kind not in "fiub":
+        raise DatasetFormatError(f"{source}: {name}: holds {node.dtype}, not numbers")
+    try:
+        check_allocation(f"{source}: {name} of declared shape {node.shape}", 2 * 8.0 * math.prod(node.shape),
+                         "the file declares more than it can hold, or needs a larger machine")
+    except ValueError as error:
+        raise DatasetFormatError(str(error)) from None
+    values = node[()]
+    return np.asarray(values, dtype=dtype) if dtype is not None else np.asarray(values)
+
+
+def _read_group(handle: Any, group: str, source: Path, dtype: Any = None) -> dict[str, np.ndarray]:
+    import h5py
+
+    if group not in handle:
+        return {}
+    link = handle.get(group, getlink=True)
+    if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)) or not isinstance(handle.get(group), h5py.Group):
+        raise DatasetFormatError(f"{source}: {group}: not a group of datasets")
+    return {name: _read_array(handle, f"{group}/{name}", source, dtype=dtype) for name in handle[group]}
+
+
+def _number(attributes: dict[str, Any], name: str, source: Path, kind: type = float) -> Any:
+    value = attributes[name]
+    try:
+        number = kind(value)
+        if kind is int and number != float(value):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        wanted = "an integer" if kind is int else "a number"
+        raise DatasetFormatError(f"{source}: attribute {name!r} is {value!r}, not {wanted}") from None
+    return number
+
+
 def read_dataset(path: str | os.PathLike, *, verify_checksum: bool = True) -> TrajectoryDataset:
-    """Read and validate a dataset file; errors name the file and the field at fault."""
+    """Read and validate a dataset file; every malformed file raises :class:`DatasetFormatError` naming the file and
+    the field at fault (links, groups where datasets belong, declared sizes beyond the machine, unreadable
+    metadata), and nothing is read before its declared size has been checked."""
     import h5py
 
     source = Path(path)
@@ -248,40 +300,55 @@ def read_dataset(path: str | os.PathLike, *, verify_checksum: bool = True) -> Tr
         raise FileNotFoundError(f"{source}: no such dataset file")
     try:
         handle = h5py.File(source, "r")
-    except OSError as error:
+    except (OSError, RuntimeError, ValueError) as error:
         raise DatasetFormatError(f"{source}: not an HDF5 file ({error})") from None
-    with handle:
-        found = handle.attrs.get("format")
-        if found != FORMAT_NAME:
-            raise DatasetFormatError(f"{source}: attribute 'format' is {found!r}, not {FORMAT_NAME!r}: not a dynlearn dataset")
-        version = int(handle.attrs.get("format_version", -1))
-        if version != FORMAT_VERSION:
-            raise DatasetFormatError(
-                f"{source}: attribute 'format_version' is {version}; this dynlearn reads version {FORMAT_VERSION}"
-            )
-        for name in _REQUIRED:
-            if name not in handle.attrs:
-                raise DatasetFormatError(f"{source}: attribute {name!r} is missing")
-        for name in ("states", "times", "initial_conditions"):
-            if name not in handle or not isinstance(handle[name], h5py.Dataset):
-                raise DatasetFormatError(f"{source}: dataset {name!r} is missing")
-        states = handle["states"][()]
-        times = handle["times"][()]
-        initial = handle["initial_conditions"][()]
-        per_trajectory, coordinates, fields = {}, {}, {}
-        if "trajectory_parameters" in handle:
-            per_trajectory = {k: torch.from_numpy(v[()]) for k, v in handle["trajectory_parameters"].items()}
-        if "coordinates" in handle:
-            coordinates = {k: torch.from_numpy(v[()]) for k, v in handle["coordinates"].items()}
-        if "fields" in handle:
-            fields = {k: np.asarray(v[()], dtype=np.float64) for k, v in handle["fields"].items()}
-        attributes = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in handle.attrs.items()}
+    reading = "the file's attributes"
+    try:
+        with handle:
+            found = handle.attrs.get("format")
+            if found != FORMAT_NAME:
+                raise DatasetFormatError(f"{source}: attribute 'format' is {found!r}, not {FORMAT_NAME!r}: not a "
+                                         f"dynlearn dataset")
+            version = handle.attrs.get("format_version", -1)
+            if not isinstance(version, (int, np.integer)) or int(version) != FORMAT_VERSION:
+                raise DatasetFormatError(f"{source}: attribute 'format_version' is {version!r}; this dynlearn reads "
+                                         f"version {FORMAT_VERSION}")
+            for name in _REQUIRED:
+                if name not in handle.attrs:
+                    raise DatasetFormatError(f"{source}: attribute {name!r} is missing")
+            attributes = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in handle.attrs.items()}
+            for name in ("states", "times", "initial_conditions"):
+                if name not in handle:
+                    raise DatasetFormatError(f"{source}: dataset {name!r} is missing")
+            reading = "states"
+            states = _read_array(handle, "states", source)
+            reading = "times"
+            times = _read_array(handle, "times", source)
+            reading = "initial_conditions"
+            initial = _read_array(handle, "initial_conditions", source)
+            reading = "trajectory_parameters"
+            per_trajectory = {k: torch.from_numpy(v) for k, v in _read_group(handle, reading, source).items()}
+            reading = "coordinates"
+            coordinates = {k: torch.from_numpy(v) for k, v in _read_group(handle, reading, source).items()}
+            reading = "fields"
+            fields = _read_group(handle, reading, source, dtype=np.float64)
+    except DatasetFormatError:
+        raise
+    except (KeyError, AttributeError, RuntimeError, OSError, TypeError, ValueError, IndexError,
+            UnicodeDecodeError) as error:  # h5py's own errors on damaged metadata or chunks
+        raise DatasetFormatError(f"{source}: {reading}: unreadable ({type(error).__name__}: {error})") from None
     decoded = {}
     for name in ("parameters", "state_names", "generator"):
         try:
             decoded[name] = json.loads(attributes[name])
-        except (TypeError, json.JSONDecodeError):
+        except (TypeError, ValueError):
             raise DatasetFormatError(f"{source}: attribute {name!r} is not valid JSON") from None
+    if not isinstance(decoded["parameters"], dict) or not isinstance(decoded["generator"], dict):
+        raise DatasetFormatError(f"{source}: attributes 'parameters' and 'generator' must be JSON objects")
+    if not isinstance(decoded["state_names"], list) or not all(isinstance(n, str) for n in decoded["state_names"]):
+        raise DatasetFormatError(f"{source}: attribute 'state_names' must be a JSON list of names")
+    if not isinstance(attributes["checksum_sha256"], str) or not isinstance(attributes["system"], str):
+        raise DatasetFormatError(f"{source}: attributes 'checksum_sha256' and 'system' must be strings")
     if verify_checksum and _checksum(times, initial, states, fields) != attributes["checksum_sha256"]:
         raise DatasetFormatError(
             f"{source}: the content checksum does not match attribute 'checksum_sha256': the file was changed or is corrupt"
@@ -290,19 +357,19 @@ def read_dataset(path: str | os.PathLike, *, verify_checksum: bool = True) -> Tr
         states=torch.from_numpy(np.asarray(states, dtype=np.float64)),
         times=torch.from_numpy(np.asarray(times, dtype=np.float64)),
         initial_conditions=torch.from_numpy(np.asarray(initial, dtype=np.float64)),
-        system=str(attributes["system"]),
+        system=attributes["system"],
         parameters=decoded["parameters"],
         state_names=tuple(decoded["state_names"]),
         generator=decoded["generator"],
-        t0=float(attributes["t0"]),
-        dt=float(attributes["dt"]),
-        seed=int(attributes["seed"]) if "seed" in attributes else None,
-        trajectory_parameters=per_trajectory,
-        coordinates=coordinates,
+        t0=_number(attributes, "t0", source),
+        dt=_number(attributes, "dt", source),
+        seed=_number(attributes, "seed", source, int) if "seed" in attributes else None,
+        trajectory_parameters={k: v.to(torch.float64) for k, v in per_trajectory.items()},
+        coordinates={k: v.to(torch.float64) for k, v in coordinates.items()},
         fields={name: torch.from_numpy(values) for name, values in fields.items()},
         attributes=attributes,
     )
     dataset.validate(str(source))
-    if dataset.n_steps != int(attributes["n_steps"]):
+    if dataset.n_steps != _number(attributes, "n_steps", source, int):
         raise DatasetFormatError(f"{source}: attribute 'n_steps' is {attributes['n_steps']} but times hold {dataset.n_steps} steps")
     return dataset

@@ -229,7 +229,7 @@ def test_cli_generate_and_info(tmp_path, capsys):
     assert dataset.states.shape == (3, 41, 2) and dataset.parameters["length"] == 2.0
     assert main(["info", str(path)]) == 0
     printed = capsys.readouterr().out
-    assert "pendulum" in printed and "3 trajectories x 41 times" in printed and "checksum verified" in printed
+    assert "pendulum" in printed and "3 trajectories x 41 times" in printed and "checksum of times, initial conditions, states and fields verified" in printed
     given_path = tmp_path / "given.h5"
     assert main(["generate", "oscillator", "--x0", "1,0", "--x0", "0,1", "--t-final", "1", "--dt", "0.5",
                  "-o", str(given_path)]) == 0

@@ -258,7 +258,9 @@ def _run_info(arguments: argparse.Namespace) -> int:
     attributes = dataset.attributes
     names = dataset.state_names
     shown = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
-    print(f"{arguments.file}: dynlearn dataset, format version {attributes['format_version']} (checksum verified)")
+    print(f"{arguments.file}: dynlearn dataset, format version {attributes['format_version']} (read and validated; "
+          f"checksum of times, initial conditions, states and fields verified: version 1's checksum does not cover "
+          f"the metadata)")
     print(f"  system      {dataset.system}  {dataset.parameters}")
     print(f"  states      {dataset.n_trajectories} trajectories x {dataset.n_times} times x {dataset.state_shape}: {shown}")
     print(f"  time        t0 = {dataset.t0:g}, dt = {dataset.dt:g}, {dataset.n_steps} steps to t = {float(dataset.times[-1]):g}")
