@@ -258,3 +258,60 @@ def test_cuda_training_with_channels_last_resumes_from_its_checkpoint(tmp_path):
                                checkpoint=checkpoint)
     # the same run on a CPU (seeds 0, 1, 2): test accuracy 0.60 to 0.69 after the 4 epochs, chance is 0.1
     assert history.epochs == 4 and history.test_accuracy[-1] > 0.45, history
+
+
+def test_a_killed_training_resumes_to_the_uninterrupted_run_bit_for_bit(tmp_path):
+    """SIGKILL after the first epoch's checkpoint; the same command again resumes (data order, augmentation and
+    every random state from the checkpoint) and ends with the weights and log of a run never interrupted;
+    manifest says when a checkpoint is unfinished; other settings are refused."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from dynlearn.cli import main
+
+    options = ["train", "continuousnet", "--data", "digits", "--epochs", "4", "--widths", "4", "8", "8",
+               "--pieces", "1", "--batch-size", "64", "--learning-rate", "0.05", "--seed", "3"]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "dynlearn.cli", "--progress", "off", *options,
+                                "-o", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (killed / "model.pt").exists():
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = torch.load(killed / "model.pt", weights_only=True)
+    assert saved["epoch"] < 4, "the run ended before it could be killed"
+    assert main(["manifest", str(killed / "model.pt")]) == 0
+    assert main(["--progress", "off", *options[:-1], "4", "-o", str(killed)]) == 2  # another seed: refused
+    assert main(["--progress", "off", *options, "-o", str(killed)]) == 0
+    whole = tmp_path / "whole"
+    assert main(["--progress", "off", *options, "-o", str(whole)]) == 0
+    resumed_log, whole_log = (json.loads((folder / "log.json").read_text()) for folder in (killed, whole))
+    for key in ("loss", "train_accuracy", "test_accuracy"):
+        assert resumed_log[key] == whole_log[key], key
+    resumed_state = torch.load(killed / "model.pt", weights_only=True)["model"]
+    for name, value in torch.load(whole / "model.pt", weights_only=True)["model"].items():
+        assert torch.equal(resumed_state[name], value), name
+
+
+def test_weights_that_stop_being_finite_are_never_saved(tmp_path):
+    data = ImageData.from_arrays(load_digits())
+    torch.manual_seed(0)
+    net = ContinuousNet(n_classes=10, in_channels=1, widths=(4, 8, 8), pieces=1)
+    settings = ClassifierTrainingSettings(epochs=2, batch_size=64, learning_rate=0.05, augment=False, progress=False)
+    original = torch.nn.Module.named_buffers
+
+    def poisoned(module, *args, **kwargs):  # a batch-norm statistic that has blown up
+        for name, value in original(module, *args, **kwargs):
+            if name.endswith("running_var"):
+                value.fill_(float("inf"))
+            yield name, value
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.nn.Module, "named_buffers", poisoned)
+        with pytest.raises(FloatingPointError, match="are not finite"):
+            train_classifier(net, data, settings, checkpoint=tmp_path / "model.pt")
+    assert not (tmp_path / "model.pt").exists()

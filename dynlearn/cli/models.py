@@ -164,8 +164,12 @@ def _run_manifest(arguments: argparse.Namespace) -> int:
     from dynlearn.continuousnet.training import evaluate_classifier, load_classifier
     from dynlearn.datasets.images import ImageData, load_images
 
-    model, _ = load_classifier(arguments.checkpoint, arguments.device)
+    model, saved = load_classifier(arguments.checkpoint, arguments.device)
     block = model.blocks[0]
+    planned = saved.get("epochs_planned")
+    if planned is not None and int(saved.get("epoch", 0)) < int(planned):
+        print(f"unfinished: {arguments.checkpoint} holds epoch {saved['epoch']} of {planned} (a run that was stopped; "
+              f"rerun its train command to finish it)")
     schemes = arguments.scheme or [block.scheme]
     steps = arguments.steps_per_block or [block.n_steps]
     data = ImageData.from_arrays(load_images(arguments.eval), arguments.device) if arguments.eval else None

@@ -110,11 +110,28 @@ def initialise_distributed(device: str) -> str:
     return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if cuda else device
 
 
+#: settings that do not change what is computed (a resumed run may differ in these, and in ``epochs``: extending)
+_RUNTIME_SETTINGS = ("epochs", "progress", "compile", "compile_mode")
+
+
+def _settings_record(settings: "ClassifierTrainingSettings") -> dict[str, Any]:
+    record = dataclasses.asdict(settings)
+    record["refine_at"] = list(settings.refine_at)
+    return {k: v for k, v in record.items() if k not in _RUNTIME_SETTINGS}
+
+
 def _save(path: Path, model: ContinuousNet, optimizer: torch.optim.Optimizer | None, epoch: int,
-          history: ClassifierHistory) -> None:
+          history: ClassifierHistory, settings: "ClassifierTrainingSettings | None" = None,
+          data_order: torch.Generator | None = None) -> None:
+    """The resumable state after ``epoch`` epochs: the network, the optimiser, every random state (torch's and the
+    data order's), the settings, and how many epochs the run was to have (``manifest`` says a run is unfinished)."""
     state = {"config": model.config(), "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
              "optimizer": optimizer.state_dict() if optimizer is not None else None, "epoch": epoch,
              "history": history.to_dict(), "rng": torch.get_rng_state()}
+    if settings is not None:
+        state["settings"], state["epochs_planned"] = _settings_record(settings), settings.epochs
+    if data_order is not None:
+        state["data_rng"] = data_order.get_state()
     atomic_write(path, lambda temporary: torch.save(state, temporary))
 
 
@@ -200,9 +217,16 @@ def train_classifier(model: ContinuousNet, data, settings: ClassifierTrainingSet
         model.blocks = saved_model.blocks  # the saved graph: steps and pieces as refined so far
         model.load_state_dict(saved_model.state_dict())
         start_epoch, saved_optimizer = int(saved["epoch"]), saved["optimizer"]
+        if "settings" in saved and saved["settings"] != _settings_record(settings):
+            differing = sorted(k for k, v in _settings_record(settings).items() if saved["settings"].get(k) != v)
+            raise ValueError(f"{path} was trained with other settings (differs in {', '.join(differing)}); resume "
+                             f"with the same ones (more epochs are allowed) or start in another folder")
         history = ClassifierHistory(**saved["history"])
         restore_random_state(saved["rng"])
-        generator.manual_seed(settings.seed + start_epoch)
+        if "data_rng" in saved:  # the data order continues where it stopped: the resumed run is the same run
+            generator.set_state(saved["data_rng"].to("cpu", torch.uint8))
+        else:  # a checkpoint from before the data order was saved
+            generator.manual_seed(settings.seed + start_epoch)
     model = model.to(device)
     if cuda and settings.channels_last:
         to_channels_last(model)
@@ -280,7 +304,14 @@ def train_classifier(model: ContinuousNet, data, settings: ClassifierTrainingSet
             print(f"epoch {epoch + 1:>3}: loss {entry['loss']:.4f}, train {entry['train_accuracy']:.4f}, "
                   f"test {entry['test_accuracy']:.4f}, {entry['images_per_second']:.0f} images/s "
                   f"(N = {entry['n_steps']}, K = {entry['pieces']})", flush=True)
+        broken = [name for name, value in [*model.named_parameters(), *model.named_buffers()]
+                  if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+        if broken:  # never saved as a model: the last good checkpoint stays
+            raise FloatingPointError(f"after epoch {epoch + 1} {', '.join(broken[:3])}"
+                                     f"{' and others' if len(broken) > 3 else ''} are not finite (weights or batch-norm "
+                                     f"statistics); lower the learning rate (the checkpoint of the last good epoch "
+                                     f"is kept)")
         if path is not None and rank == 0:
-            _save(path, model, optimizer, epoch + 1, history)
+            _save(path, model, optimizer, epoch + 1, history, settings, generator)
     model.eval()
     return history
