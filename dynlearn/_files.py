@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+import signal
 import socket
 import tempfile
+import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
-__all__ = ["atomic_write", "sweep_leftovers", "restore_random_state"]
+__all__ = ["atomic_write", "sweep_leftovers", "restore_random_state", "folder_lock", "deferred_interrupt"]
 
 
 def _temporary_prefix(target: Path) -> str:
@@ -62,7 +65,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], *, re
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary_path, 0o666 & ~umask)
-        write(temporary_path)
+        with deferred_interrupt():  # Ctrl-C inside a library's write (h5py) is honoured once the write returns
+            write(temporary_path)
         if replace:
             os.replace(temporary_path, target)
         else:
@@ -86,3 +90,53 @@ def restore_random_state(state: torch.Tensor) -> None:
     it goes back to the CPU first.
     """
     torch.set_rng_state(state.to("cpu", torch.uint8))
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) while the body runs, then raise KeyboardInterrupt if one came: a C library that
+    catches the interrupt inside its own loop (HDF5's writes did: the command then exited 0) cannot swallow it.
+    Outside the main thread, or with another handler installed, the body runs as it is."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` while the body runs: a second run into the same folder (a rerun, an
+    ``--overwrite`` that would delete it) is refused while the first is alive; the lock dies with its process, so
+    a killed run never leaves the folder locked. The lock file ``.NAME.lock`` sits beside the folder (a run may
+    replace the folder itself)."""
+    target = Path(folder).resolve()
+    try:
+        import fcntl
+    except ImportError:  # no POSIX locks (Windows): unlocked
+        yield
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(target.parent / f".{target.name}.lock", "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            raise ValueError(f"{target} is in use by another run ({owner}); wait for it to end or choose another "
+                             f"folder") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock

@@ -73,3 +73,33 @@ def test_a_failed_or_interrupted_write_leaves_nothing(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         atomic_write(tmp_path / "report.md", failing)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_folder_in_use_refuses_a_second_run_and_is_free_once_its_holder_dies(tmp_path):
+    from dynlearn._files import folder_lock
+
+    folder = tmp_path / "run"
+    code = ("import sys, time; from dynlearn._files import folder_lock\n"
+            "with folder_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(ValueError, match=r"is in use by another run \(process \d+ on"):
+        with folder_lock(folder):
+            pass
+    holder.send_signal(signal.SIGKILL)  # killed: the lock goes with it
+    holder.wait()
+    with folder_lock(folder):
+        pass
+
+
+def test_ctrl_c_inside_a_write_is_honoured_when_the_write_returns(tmp_path):
+    """A C library may catch SIGINT inside its own loop (HDF5's write did, and the command exited 0): the write
+    holds it and raises it after, and the half-written file goes."""
+    def write(path):
+        path.write_text("half")
+        os.kill(os.getpid(), signal.SIGINT)  # arrives mid-write
+        path.write_text("whole")  # the write goes on to its end
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(tmp_path / "data.h5", write)
+    assert not list(tmp_path.iterdir())

@@ -247,3 +247,18 @@ def test_the_default_sweep_shows_the_published_transition(tmp_path):
         records = result._select(("euler",), dt)
         assert all(r["evaluations"]["euler"]["kind"] == "discrete" for r in records)
         assert all(r["evaluations"]["rk4"]["kind"] == "another system" for r in records)
+
+
+def test_a_sweep_folder_in_use_is_refused(tmp_path, capsys):
+    folder = tmp_path / "sweep"
+    code = ("import sys, time; from dynlearn._files import folder_lock\n"
+            "with folder_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main(["sweep", "-o", str(folder), *SMALL, "--overwrite"]) == 2
+        assert "is in use by another run" in capsys.readouterr().err
+        assert not folder.exists()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from dynlearn._files import atomic_write
+from dynlearn._files import atomic_write, folder_lock
 from dynlearn.autoencoder.model import AutoencoderLoss, PhysicsAwareAutoencoder, snapshot_windows
 from dynlearn.autoencoder.training import AutoencoderHistory, AutoencoderTrainingSettings, train_autoencoder
 from dynlearn.datasets.format import dataset_system, read_dataset
@@ -152,6 +152,15 @@ def train_run(
     config = {"data": str(Path(data).resolve()), "recipe": {**dataclasses.asdict(recipe), "widths": list(recipe.widths)},
               "models": list(models), "seed": seed, "n_train": n_train, "n_times": n_times, "m": m,
               "system": dataset.system, "checksum": dataset.attributes.get("checksum_sha256")}
+    with folder_lock(folder):  # no second run (nor an --overwrite) into a folder a run is using
+        return _train_into(folder, config, overwrite, source, recipe, models, seed, device, n_train, progress)
+
+
+def _train_into(folder: Path, config: dict, overwrite: bool, source, recipe: AutoencoderRecipe,
+                models: Sequence[str], seed: int, device: str, n_train: int, progress: bool
+                ) -> dict[str, AutoencoderHistory]:
+    """train_run's work, with the folder locked."""
+    m = config["m"]
     config_path = folder / "config.json"
     if config_path.exists():
         previous = json.loads(config_path.read_text())
@@ -167,7 +176,8 @@ def train_run(
     scale = float((train - mean).std())
     if not scale > 0:
         raise ValueError("the training snapshots do not vary: nothing to learn")
-    torch.save({"mean": mean, "scale": torch.tensor(scale)}, folder / "preprocessing.pt")
+    preprocessing = {"mean": mean, "scale": torch.tensor(scale)}
+    atomic_write(folder / "preprocessing.pt", lambda temporary: torch.save(preprocessing, temporary))
     windows = snapshot_windows(((train - mean) / scale).to(torch.float32), recipe.steps).contiguous().to(device)
     histories = {}
     for name in models:

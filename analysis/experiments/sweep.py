@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from dynlearn._checks import as_integer, as_number_in, as_positive_number, steps_in
-from dynlearn._files import atomic_write
+from dynlearn._files import atomic_write, folder_lock
 from dynlearn.fields.ensemble import EnsembleMLP, EnsembleVectorField, ensemble_embedded_loss
 from dynlearn.fields.models import MLP
 from dynlearn.fields.training import TrainingHistory, TrainingSettings, train_ensemble
@@ -912,8 +912,16 @@ def run_sweep(grid: SweepGrid = SweepGrid(), output: str | Path | None = None, *
     if extend and overwrite:
         raise ValueError("extend and overwrite exclude each other: extend keeps finished cells, overwrite drops them")
     folder = Path(output) if output is not None else None
-    if folder is not None:
+    if folder is None:
+        return _run_cells(grid, None, backend, workers, ray_address, device, show_progress, began)
+    with folder_lock(folder):  # one sweep at a time in a folder
         _prepare_folder(folder, grid, extend, overwrite)
+        return _run_cells(grid, folder, backend, workers, ray_address, device, show_progress, began)
+
+
+def _run_cells(grid: SweepGrid, folder: Path | None, backend: str, workers: int, ray_address: str | None,
+               device: str, show_progress: bool, began: float) -> SweepResult:
+    """run_sweep's work: the cells not yet finished, in groups, on the backend; the result, written to ``folder``."""
     cells = grid.cells()
     finished: dict[str, dict[str, Any]] = {}
     if folder is not None:

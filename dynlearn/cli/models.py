@@ -120,7 +120,10 @@ def _run_train_continuousnet(arguments: argparse.Namespace) -> int:
 
     import torch
 
-    from dynlearn._files import atomic_write
+    import contextlib
+    import os
+
+    from dynlearn._files import atomic_write, folder_lock
     from dynlearn.continuousnet.network import ContinuousNet
     from dynlearn.continuousnet.training import ClassifierTrainingSettings, initialise_distributed, train_classifier
     from dynlearn.datasets.images import ImageData, load_cifar, load_images
@@ -141,7 +144,10 @@ def _run_train_continuousnet(arguments: argparse.Namespace) -> int:
                           arguments.scheme, arguments.steps_per_block)
     folder = Path(arguments.output)
     folder.mkdir(parents=True, exist_ok=True)
-    history = train_classifier(model, data, settings, checkpoint=folder / "model.pt")
+    # one run at a time in a folder (under torchrun, rank 0 holds the lock for all)
+    lock = folder_lock(folder) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
+    with lock:
+        history = train_classifier(model, data, settings, checkpoint=folder / "model.pt")
     if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
         return 0
     atomic_write(folder / "log.json", lambda temporary: temporary.write_text(json.dumps(history.to_dict(), indent=2)))
@@ -153,8 +159,11 @@ def _run_train_continuousnet(arguments: argparse.Namespace) -> int:
 def _run_evaluate(arguments: argparse.Namespace) -> int:
     from dynlearn.analysis.experiments.autoencoder_evaluation import evaluate_run, markdown_table
 
+    from dynlearn._files import folder_lock
+
     check_writable(arguments.run)
-    results = evaluate_run(arguments.run, data=arguments.data)
+    with folder_lock(arguments.run):  # not while a training writes into the run
+        results = evaluate_run(arguments.run, data=arguments.data)
     print(markdown_table(results))
     print(f"wrote {arguments.run}/evaluation/table.md, results.json, relative_error.png, eigenvalues.png")
     return 0
