@@ -329,6 +329,10 @@ def test_train_and_evaluate_commands_write_the_table_plots_and_resume(tmp_path):
     for name in ("table.md", "relative_error.png", "eigenvalues.png"):
         assert (run / "evaluation" / name).is_file()
     assert len(results["models"]["aware"]["error_mean"]) == 101
+    # one output policy: a second evaluation replaces the first only when asked to
+    again = subprocess.run([*_dynlearn(), "evaluate", str(run)], capture_output=True, text=True)
+    assert again.returncode == 2 and "holds the outputs of an earlier run" in again.stderr
+    assert subprocess.run([*_dynlearn(), "evaluate", str(run), "--overwrite"], capture_output=True).returncode == 0
 
 
 def test_a_record_too_short_for_the_evaluation_fails_before_any_work(tmp_path):

@@ -203,3 +203,14 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_work(tmp_path, m
         assert main(argv) == 2
         assert "permission denied" in capsys.readouterr().err
         assert __import__("time").perf_counter() - began < 5  # refused, not simulated then refused
+
+
+def test_one_output_policy_earlier_outputs_are_replaced_only_when_asked(tmp_path, capsys):
+    folder = tmp_path / "demo"
+    options = ["demo", "-o", str(folder), "--schemes", "euler", "rk4"]
+    assert main(options) == 0
+    written = (folder / "convergence.json").stat().st_mtime_ns
+    assert main(options) == 2
+    assert "holds the outputs of an earlier run (convergence.txt" in capsys.readouterr().err
+    assert (folder / "convergence.json").stat().st_mtime_ns == written
+    assert main([*options, "--overwrite"]) == 0

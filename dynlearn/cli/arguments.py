@@ -9,7 +9,7 @@ import os
 from typing import Any, Callable
 
 __all__ = ["positive_float", "non_negative_float", "positive_int", "seed", "device", "output_file", "default",
-           "refuse_existing", "check_writable"]
+           "refuse_existing", "check_writable", "refuse_earlier_outputs"]
 
 
 def _number(text: str, kind: type, low: float, high: float, allowed: str) -> Any:
@@ -108,3 +108,15 @@ def check_writable(folder: str | os.PathLike) -> None:
         raise ValueError(f"cannot make the folder {path}: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"cannot write into {existing} (permission denied); choose another output")
+
+
+def refuse_earlier_outputs(folder: str | os.PathLike, names: tuple[str, ...], overwrite: bool) -> None:
+    """The one output policy of every command: what an earlier run wrote is replaced only with ``--overwrite``
+    (a file: :func:`refuse_existing`; a folder of outputs: any of ``names`` in it), and the folder must be
+    writable; checked before any work. (Resumable commands, train and sweep, resume a run with the same settings
+    and refuse other ones the same way.)"""
+    found = [name for name in names if os.path.exists(os.path.join(folder, name))]
+    if found and not overwrite:
+        raise ValueError(f"{folder} holds the outputs of an earlier run ({', '.join(found)}); pass --overwrite to "
+                         f"replace them, or choose another folder")
+    check_writable(folder)

@@ -7,7 +7,7 @@ import argparse
 from typing import Callable
 
 from dynlearn.cli.arguments import (check_writable, default, device, non_negative_float, positive_float, positive_int,
-                                    seed)
+                                    refuse_earlier_outputs, seed)
 
 __all__ = ["register"]
 
@@ -84,6 +84,7 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
                     "eigenvalues.png}.")
     evaluator.add_argument("run", help="run folder made by dynlearn train autoencoder")
     evaluator.add_argument("--data", default=None, help="the dataset, if it moved since training")
+    evaluator.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation of the run")
 
     manifester = commands.add_parser(
         "manifest", help="re-manifest a trained ContinuousNet with another scheme or number of steps",
@@ -161,7 +162,10 @@ def _run_evaluate(arguments: argparse.Namespace) -> int:
 
     from dynlearn._files import folder_lock
 
-    check_writable(arguments.run)
+    import os
+
+    refuse_earlier_outputs(os.path.join(arguments.run, "evaluation"), ("table.md", "results.json",
+                           "relative_error.png", "eigenvalues.png"), arguments.overwrite)
     with folder_lock(arguments.run):  # not while a training writes into the run
         results = evaluate_run(arguments.run, data=arguments.data)
     print(markdown_table(results))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from dynlearn.cli.arguments import (check_writable, default, device, non_negative_float, positive_float, positive_int,
-                                    seed)
+                                    refuse_earlier_outputs, seed)
 
 __all__ = ["register"]
 
@@ -46,6 +46,7 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
                        help="add a G trained through an adaptive solver (torchdiffeq dopri5), the continuous reference")
     study.add_argument("--device", type=device, default=default(run_learned_integrators, "device"),
                        help="where training runs, e.g. cuda (default: %(default)s)")
+    study.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier study in the folder")
     recorded = study.add_argument_group("recorded data (--data)")
     recorded.add_argument("--data", default=None, help="a one-trajectory field dataset file, instead of SYSTEM")
     recorded.add_argument("--modes", type=positive_int, default=None,
@@ -78,6 +79,7 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
     demo.add_argument("--coarsest-steps", type=positive_int, default=ladder[0],
                       help=f"steps of the coarsest rung; the ladder doubles it {len(ladder) - 1} times "
                            f"(default: %(default)s)")
+    demo.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier demo in the folder")
     demo.set_defaults(rungs=len(ladder))
 
     _add_sweep(commands)
@@ -97,7 +99,7 @@ def _run_study(arguments: argparse.Namespace) -> int:
         raise ValueError("--modes, --stride and --horizon apply to a recorded field: add --data FILE")
     system = arguments.system or DEFAULT_SYSTEM
     output = arguments.output or f"dynlearn-study-{system}"
-    check_writable(output)
+    refuse_earlier_outputs(output, ("report.md", "results.json", "convergence_grid.png"), arguments.overwrite)
     outcome = run_learned_integrators(system, output, seeds=arguments.seeds, iterations=arguments.iterations,
                                       neural_ode=arguments.neural_ode, device=arguments.device)
     print(f"{system}: trained at dt = {outcome.recipe.training_dt:g}, evaluated to T = {outcome.recipe.t_final:g}"
@@ -121,7 +123,7 @@ def _run_recorded_field(arguments: argparse.Namespace) -> int:
              "iterations": arguments.iterations}
     recipe = RecordedFieldRecipe(**{name: value for name, value in given.items() if value is not None})
     output = arguments.output or f"dynlearn-study-{Path(arguments.data).stem}"
-    check_writable(output)
+    refuse_earlier_outputs(output, ("report.md", "results.json", "convergence_grid.png"), arguments.overwrite)
     outcome = run_recorded_field(arguments.data, output, recipe=recipe, seeds=arguments.seeds, device=arguments.device)
     source = outcome.source
     print(f"{arguments.data}: {recipe.modes} POD modes ({source['captured_energy']:.3f} of the fluctuation), trained "
@@ -142,7 +144,8 @@ def _run_demo(arguments: argparse.Namespace) -> int:
     if arguments.schemes:
         for name in arguments.schemes:
             get_tableau(name)  # unknown names fail here, with suggestions, before any work
-    check_writable(arguments.output)
+    refuse_earlier_outputs(arguments.output, ("convergence.txt", "convergence.json", "convergence.png"),
+                           arguments.overwrite)
     result = convergence_demonstration(
         arguments.output,
         schemes=arguments.schemes,
