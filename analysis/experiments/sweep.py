@@ -45,7 +45,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from dynlearn._checks import as_integer, as_number_in, as_positive_number, steps_in
+from dynlearn._checks import as_integer, as_number_in, as_positive_number, check_allocation, steps_in
 from dynlearn._files import atomic_write, folder_lock
 from dynlearn.fields.ensemble import EnsembleMLP, EnsembleVectorField, ensemble_embedded_loss
 from dynlearn.fields.models import MLP
@@ -911,6 +911,11 @@ def run_sweep(grid: SweepGrid = SweepGrid(), output: str | Path | None = None, *
             raise ValueError("backend 'ray' needs Ray: pip install 'dynlearn[distributed]'")
     if extend and overwrite:
         raise ValueError("extend and overwrite exclude each other: extend keeps finished cells, overwrite drops them")
+    pairs = max(round(t / dt) for t in grid.training_times for dt in grid.training_dts)
+    members = min(grid.group_size, len(grid.cells()))
+    check_allocation(f"a group of {members} trainings on up to {pairs} pairs each",  # starts, successors, minibatch
+                     3 * 8.0 * members * pairs * len(grid.initial_state),
+                     "ask for fewer pairs (a larger dt_train or shorter training times) or a smaller group_size")
     folder = Path(output) if output is not None else None
     if folder is None:
         return _run_cells(grid, None, backend, workers, ray_address, device, show_progress, began)
