@@ -177,6 +177,8 @@ def test_a_bug_or_exhausted_memory_ends_in_one_line(monkeypatch, capsys, error, 
     (["generate", "pendulum", "--re", "50", "--years", "3", "-o", "p.h5"], "--re, --years do not apply to pendulum"),
     (["generate", "sst", "--synthetic", "--n-traj", "5", "-o", "s.h5"], "--n-traj does not apply to sst"),
     (["generate", "cylinder", "--gravity", "3", "-o", "c.h5"], "--gravity does not apply to cylinder"),
+    (["train", "continuousnet", "--data", "digits", "-o", "run", "--kappa", "2"], "--kappa does not apply to contin"),
+    (["train", "autoencoder", "--data", "d.h5", "-o", "run", "--widths", "8", "8"], "--widths does not apply to auto"),
     # outputs that cannot be written, found before the work
     (["generate", "pendulum", "-o", "a-file/p.h5"], "a-file is a file"),
     (["study", "-o", "a-file/study"], "a-file is a file"),

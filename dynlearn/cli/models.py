@@ -96,10 +96,26 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
                             help="steps per OdeBlock (default: the trained number)")
     manifester.add_argument("--eval", default=None, metavar="DATA", help="digits, fashion-mnist or a data folder")
     manifester.add_argument("--device", type=device, default="cpu", help="cpu or cuda (default: %(default)s)")
+    for model, group in (("autoencoder", aware), ("continuousnet", network)):
+        _MODEL_OPTIONS[model] = {action.dest: action.default for action in group._group_actions}
     return {"train": _run_train, "evaluate": _run_evaluate, "manifest": _run_manifest}
 
 
+#: train's options of each model and their defaults (filled when the parser is built)
+_MODEL_OPTIONS: dict[str, dict[str, object]] = {}
+
+
+def _refuse_other_models_options(arguments: argparse.Namespace) -> None:
+    """``train continuousnet --kappa 2`` is an error, not a kappa silently ignored."""
+    foreign = [dest for model, options in _MODEL_OPTIONS.items() if model != arguments.model
+               for dest, value in options.items() if getattr(arguments, dest, value) != value]
+    if foreign:
+        names = ", ".join("--" + dest.replace("_", "-") for dest in foreign)
+        raise ValueError(f"{names} {'does' if len(foreign) == 1 else 'do'} not apply to {arguments.model}")
+
+
 def _run_train(arguments: argparse.Namespace) -> int:
+    _refuse_other_models_options(arguments)
     if arguments.model == "continuousnet":
         return _run_train_continuousnet(arguments)
     from dynlearn.analysis.experiments.autoencoder_evaluation import train_run
