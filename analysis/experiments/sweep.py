@@ -50,7 +50,6 @@ from dynlearn._files import atomic_write, folder_lock
 from dynlearn.fields.ensemble import EnsembleMLP, EnsembleVectorField, ensemble_embedded_loss
 from dynlearn.fields.models import MLP
 from dynlearn.fields.training import TrainingHistory, TrainingSettings, train_ensemble
-from dynlearn.integration.step_plan import step_plan
 from dynlearn.integration.tableaus import get_tableau
 from dynlearn.progress import progress, progress_mode
 from dynlearn.systems import make_system
@@ -935,9 +934,9 @@ def _run_cells(grid: SweepGrid, folder: Path | None, backend: str, workers: int,
             if record is not None and (folder / "models" / f"{cell.key}.pt").exists():
                 finished[cell.key] = record
     pending = [cell for cell in cells if cell.key not in finished]
-    # the costliest groups first (training stages per iteration), so that a pool is not left waiting on one at the end
-    groups = sorted(_groups(grid, pending), key=lambda group: -len(group) * sum(
-        step_plan(scheme).evaluations for scheme in group[0].schemes))
+    # in the grid's order: costliest-first measured slower on 2 workers (309 s against 224 s for the default), the
+    # evaluation of a group, the same for every scheme, being most of its cost
+    groups = _groups(grid, pending)
     baseline_path = folder / "baseline.json" if folder is not None else None
     baseline = None
     if baseline_path is not None and baseline_path.exists():
