@@ -86,7 +86,8 @@ def main() -> None:
     if arguments.threads:
         torch.set_num_threads(arguments.threads)
     device, dtype = torch.device(arguments.device), getattr(torch, arguments.dtype)
-    print(f"{device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"{device} ({where}), "
           f"{arguments.dtype}, 2-50-2 tanh, batch 128, {arguments.iterations} iterations\n")
     header = "| scheme | members | sequential ms / model-iteration | ensemble ms / model-iteration | ratio |"
     if arguments.compile:

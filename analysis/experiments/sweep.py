@@ -16,9 +16,10 @@ dt_train^p of the training scheme until an optimisation floor.
 
 Training budget. The authors ran 50 000 Adam iterations at a constant rate 1e-4 (``SweepGrid.authors_schedule``).
 The default here, 12 000 iterations with the rate decaying exponentially from 1e-2 to 1e-5, runs the whole default
-sweep in 3.7 to 6.5 minutes on two CPU cores (224 s and 385 s, one machine under two loads); it reaches the plateaus the training scheme's error sets (twice the
-iterations move them by under 12 %), while the ~1e-3 floor that midpoint and rk4 reach at small dt_train is the
-optimisation's and falls with more iterations (README.md gives the figures).
+sweep in 3.7 to 6.5 minutes on two CPU cores (224 s and 385 s, one machine under two loads); it reaches the
+plateaus the training scheme's error sets (twice the iterations move them by under 12 %), while the ~1e-3 floor
+that midpoint and rk4 reach at small dt_train is the optimisation's and falls with more iterations (README.md gives
+the figures).
 
 How it runs. Cells that share an architecture (width) and a training scheme form groups of at most
 ``group_size`` members, trained as one ensemble (:func:`dynlearn.fields.train_ensemble`: stacked parameters, each
