@@ -176,7 +176,7 @@ def test_a_folder_that_holds_something_else_is_refused(tmp_path, capsys):
 def test_a_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
     """SIGKILL in the middle of a group's training; the same command again resumes from the group's checkpoint
     and ends with the cells of a run that was never interrupted."""
-    options = [*SMALL[:-3], "3000", *SMALL[-2:]]
+    options = [*SMALL[:-3], "2000", *SMALL[-2:]]
     folder = tmp_path / "killed"
     command = [sys.executable, "-m", "dynlearn.cli", "--progress", "off", "sweep", "-o", str(folder), *options]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
