@@ -423,3 +423,49 @@ def test_a_bad_recipe_fails_when_it_is_made(changes, message):
 
     with pytest.raises(ValueError, match=message):
         LearnedIntegratorRecipe("pendulum", **changes)
+
+
+_KILLED_TRAINING = """
+import math, sys, torch
+from dynlearn.fields import MLP, NeuralVectorField, TrainingSettings, embedded_loss, train
+from dynlearn.systems import make_system
+
+def run(checkpoint, iterations):
+    pendulum = make_system("pendulum")
+    states = pendulum.solution(torch.tensor([2.0, 0.0], dtype=torch.float64), torch.arange(201, dtype=torch.float64) * 0.05)
+    torch.manual_seed(0)
+    field = NeuralVectorField(MLP(2, 2, 16).double())
+    loss = embedded_loss(field, states[:-1], states[1:, None], 0.05, ("rk4",))
+    settings = TrainingSettings(iterations=iterations, batch_size=16, patience=10**6, checkpoint_every=50, seed=4,
+                                progress=False)
+    return field, train(field, loss, 200, settings, checkpoint=checkpoint)
+
+if __name__ == "__main__":
+    run(sys.argv[1], int(sys.argv[2]))
+"""
+
+
+def test_a_killed_training_resumes_bit_for_bit(tmp_path):
+    """train in a subprocess, SIGKILL after a checkpoint, resume here: the same weights and losses, bit for bit, as
+    a run never interrupted (minibatch order and every random state come back from the checkpoint)."""
+    import signal
+    import time
+
+    script = tmp_path / "killed_training.py"
+    script.write_text(_KILLED_TRAINING)
+    checkpoint = tmp_path / "run.pt"
+    process = subprocess.Popen([sys.executable, str(script), str(checkpoint), "800"])
+    deadline = time.time() + 120
+    while time.time() < deadline and not checkpoint.exists():
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    namespace: dict = {}
+    exec(compile(_KILLED_TRAINING, str(script), "exec"), namespace)
+    stopped_at = len(torch.load(checkpoint, weights_only=True)["losses"])
+    assert 0 < stopped_at < 800, "the run ended before it could be killed"
+    resumed, resumed_history = namespace["run"](checkpoint, 800)
+    whole, whole_history = namespace["run"](None, 800)
+    assert resumed_history.losses == whole_history.losses
+    for a, b in zip(resumed.parameters(), whole.parameters()):
+        assert torch.equal(a, b)
