@@ -17,17 +17,21 @@ import torch
 __all__ = ["atomic_write", "sweep_leftovers", "restore_random_state", "folder_lock", "deferred_interrupt"]
 
 
+def _host() -> str:
+    """This machine's name, without the separators of a temporary file's name."""
+    return socket.gethostname().replace(".", "_").replace("-", "_") or "host"
+
+
 def _temporary_prefix(target: Path) -> str:
     """``.NAME.HOST-PID.``: whose temporary file it is, so that a later run can tell a dead writer's leftovers."""
-    host = socket.gethostname().replace(".", "_").replace("-", "_") or "host"
-    return f".{target.name}.{host}-{os.getpid()}."
+    return f".{target.name}.{_host()}-{os.getpid()}."
 
 
 def sweep_leftovers(target: str | os.PathLike) -> list[Path]:
     """Remove the temporary files a killed writer of ``target`` left beside it (``.NAME.HOST-PID.*.tmp`` of this
     host whose process is gone; a live writer's, or another host's, are kept). Returns what was removed."""
     target = Path(target)
-    host = socket.gethostname().replace(".", "_").replace("-", "_") or "host"
+    host = _host()
     removed = []
     for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
         owner = leftover.name[len(target.name) + 2:].split(".", 1)[0]

@@ -332,7 +332,7 @@ def _system_and_reference(grid: SweepGrid):
     return system, x0, lambda times: system.numerical_solution(x0, times)
 
 
-def _training_data(grid: SweepGrid, cell: SweepCell, reference) -> torch.Tensor:
+def _training_data(cell: SweepCell, reference) -> torch.Tensor:
     """The cell's training trajectory (n + 1, d): exact, plus relative Gaussian noise drawn from its seed."""
     n = steps_in(cell.training_time, cell.training_dt)
     trajectory = reference(torch.arange(n + 1, dtype=torch.float64) * cell.training_dt).reshape(n + 1, -1)
@@ -357,7 +357,7 @@ def train_and_evaluate_group(task: _GroupTask) -> list[dict[str, Any]]:
     device = torch.device(task.device)
     system, x0, reference = _system_and_reference(grid)
     dimension = x0.numel()
-    trajectories = [_training_data(grid, cell, reference) for cell in cells]
+    trajectories = [_training_data(cell, reference) for cell in cells]
     longest = max(t.shape[0] - 1 for t in trajectories)
     starts = torch.zeros(len(cells), longest, dimension, dtype=torch.float64)
     successors = torch.zeros_like(starts)
