@@ -26,7 +26,8 @@ from dynlearn.datasets.format import TrajectoryDataset
 from dynlearn.datasets.sst import SeaSurfaceTemperature
 from dynlearn._checks import as_integer
 
-__all__ = ["Normalisation", "fit_normalisation", "normalise_dataset", "to_celsius", "year_fraction"]
+__all__ = ["Normalisation", "check_training_end", "fit_normalisation", "normalise_dataset", "to_celsius",
+           "year_fraction"]
 
 _METHODS = ("climatology", "mean")
 _SCALINGS = ("global", "cell", "none")
@@ -94,6 +95,26 @@ class Normalisation:
                    dataset.fields["land_mask"].numpy() > 0.5, settings["train_start"], settings["train_end"])
 
 
+def check_training_end(train_end: str | np.datetime64, first: str | np.datetime64, last: str | np.datetime64, *,
+                       hold_out: bool = True) -> np.datetime64:
+    """``train_end`` as a datetime64[s], checked against a record of dates ``first`` .. ``last``: at least one date
+    up to it (the statistics need data) and, with ``hold_out``, at least one after it (else the statistics would
+    see every date a test holds out; an analysis of the whole record, an index of its anomalies, passes False).
+    """
+    try:
+        end = np.datetime64(train_end, "s")
+    except ValueError:
+        raise ValueError(f"train_end must be a date such as '2016-12-31', got {train_end!r}") from None
+    first, last = np.datetime64(first, "s"), np.datetime64(last, "s")
+    span = f"{str(first)[:10]} .. {str(last)[:10]}"
+    if end < first:
+        raise ValueError(f"train_end = {train_end}: no date of the record ({span}) falls in the training period")
+    if hold_out and end >= last:
+        raise ValueError(f"train_end = {train_end}: every date of the record ({span}) falls in the training period, so "
+                         f"the statistics would see the dates a test holds out; choose a date before {str(last)[:10]}")
+    return end
+
+
 def fit_normalisation(
     record: SeaSurfaceTemperature,
     *,
@@ -114,14 +135,8 @@ def fit_normalisation(
     as_integer("harmonics", harmonics, minimum=0)
     if method == "mean":
         harmonics = 0
-    try:
-        end = np.datetime64(train_end, "s")
-    except ValueError:
-        raise ValueError(f"train_end must be a date such as '2016-12-31', got {train_end!r}") from None
+    end = check_training_end(train_end, record.dates[0], record.dates[-1], hold_out=False)
     training = record.dates <= end
-    if not training.any():
-        raise ValueError(f"train_end = {train_end}: no date of the record ({record.dates[0]} .. {record.dates[-1]}) "
-                         f"falls in the training period")
     dates = record.dates[training]
     design = _design(dates, harmonics)
     if design.shape[0] < design.shape[1] or np.linalg.cond(design) > 1e6:

@@ -231,7 +231,8 @@ def dataset_system(path: str | os.PathLike) -> str:
 
     source = Path(path)
     if not source.is_file():
-        raise FileNotFoundError(f"{source}: no such dataset file")
+        raise FileNotFoundError(f"{os.fspath(path)!r}: no such dataset file" if not os.fspath(path) else
+                                f"{source}: {'a folder, not' if source.is_dir() else 'no such'} dataset file")
     try:
         with h5py.File(source, "r") as handle:
             if handle.attrs.get("format") != FORMAT_NAME:
@@ -297,7 +298,8 @@ def read_dataset(path: str | os.PathLike, *, verify_checksum: bool = True) -> Tr
 
     source = Path(path)
     if not source.is_file():
-        raise FileNotFoundError(f"{source}: no such dataset file")
+        raise FileNotFoundError(f"{os.fspath(path)!r}: no such dataset file" if not os.fspath(path) else
+                                f"{source}: {'a folder, not' if source.is_dir() else 'no such'} dataset file")
     try:
         handle = h5py.File(source, "r")
     except (OSError, RuntimeError, ValueError) as error:

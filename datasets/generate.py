@@ -15,16 +15,18 @@ from typing import TYPE_CHECKING, Literal
 
 import torch
 
-from dynlearn._checks import as_integer, check_allocation, steps_in
+from dynlearn._checks import as_integer, check_allocation, count_text, steps_in
 from dynlearn.integration.rollout import time_grid
 from dynlearn.systems.base import System
 
 from .format import TrajectoryDataset
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     from dynlearn.systems.cylinder import CylinderPreset
 
-__all__ = ["generate_dataset", "generate_cylinder_dataset", "generate_synthetic_sst_dataset"]
+__all__ = ["generate_dataset", "generate_cylinder_dataset", "generate_synthetic_sst_dataset", "synthetic_sst_dates"]
 _BATCH = 64  # trajectories integrated together by the numerical generator
 
 
@@ -56,9 +58,9 @@ def generate_dataset(
     n = (DEFAULT_TRAJECTORIES if n_trajectories is None else n_trajectories) if initial_conditions is None else (
         len(initial_conditions))
     # the states, float64, and the copies computing and writing them make: refused before any work when too large
-    check_allocation(f"{system.name}: {n} trajectories x {n_steps + 1} times", 3 * 8.0 * n * (n_steps + 1) *
-                     math.prod(system.state_shape), "ask for fewer trajectories, a larger dt, a shorter t_final or a "
-                     "smaller state")
+    check_allocation(f"{system.name}: {count_text(n)} trajectories x {count_text(n_steps + 1)} times",
+                     3 * 8.0 * n * (n_steps + 1) * math.prod(system.state_shape),
+                     "ask for fewer trajectories, a larger dt, a shorter t_final or a smaller state")
     times = time_grid(0.0, dt, n_steps)
     generator = torch.Generator().manual_seed(int(seed))
     if initial_conditions is not None:
@@ -205,6 +207,21 @@ def generate_cylinder_dataset(
     )
 
 
+def synthetic_sst_dates(start: str = "2012-01-01", years: int = 6) -> "tuple[np.datetime64, np.datetime64]":
+    """The first and last day (numpy datetime64[D], both included) of ``years`` calendar years of daily fields
+    from ``start``: 2012-01-01 and 6 years give 2012-01-01 .. 2017-12-31."""
+    import numpy as np
+
+    as_integer("synthetic SST: years", years)
+    try:
+        first = np.datetime64(start, "D")
+    except ValueError:
+        raise ValueError(f"synthetic SST: start must be a date such as '2012-01-01', got {start!r}") from None
+    end = (first.astype("datetime64[Y]") + np.timedelta64(years, "Y")).astype("datetime64[D]") + (
+        first - first.astype("datetime64[Y]").astype("datetime64[D]"))
+    return first, end - np.timedelta64(1, "D")
+
+
 def generate_synthetic_sst_dataset(
     *,
     years: int = 6,
@@ -221,21 +238,13 @@ def generate_synthetic_sst_dataset(
     says plainly that it is synthetic (generator kind "synthetic")."""
     import dataclasses
 
-    import numpy as np
-
     from dynlearn.systems.sea_surface import SyntheticSeaSurface
 
     from .sst import REGIONS, SeaSurfaceTemperature
 
-    as_integer("synthetic SST: years", years)
-    try:
-        first = np.datetime64(start, "D")
-    except ValueError:
-        raise ValueError(f"synthetic SST: start must be a date such as '2012-01-01', got {start!r}") from None
-    last = (first.astype("datetime64[Y]") + np.timedelta64(years, "Y")).astype("datetime64[D]") + (
-        first - first.astype("datetime64[Y]").astype("datetime64[D]"))
+    first, last = synthetic_sst_dates(start, years)
     generator = SyntheticSeaSurface(resolution=resolution, seed=seed)
-    days = int((last - first).astype(int))
+    days = int((last - first).astype(int)) + 1
     check_allocation(f"synthetic SST: {years} years of {generator.latitude.size} x {generator.longitude.size} cells",
                      3 * 8.0 * (days + spin_up_days) * generator.latitude.size * generator.longitude.size,
                      "ask for fewer --years or a coarser --resolution")

@@ -128,6 +128,9 @@ def load_images(source: str) -> dict[str, np.ndarray]:
     if source == "fashion-mnist":
         return load_fashion_mnist()
     folder = Path(source)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{source}: {'a file' if folder.exists() else 'no such folder'}; image data are "
+                                f"'digits', 'fashion-mnist' or a folder of Fashion-MNIST IDX or CIFAR binary files")
     if any(folder.glob("*idx3-ubyte*")):
         return load_fashion_mnist(folder)
     return load_cifar(folder)

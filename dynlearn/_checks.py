@@ -13,7 +13,8 @@ import os
 import torch
 
 __all__ = ["as_positive_step", "as_positive_number", "as_number_in", "as_finite_time", "as_step_count",
-           "as_integer", "check_state", "steps_in", "available_memory", "check_allocation"]
+           "as_integer", "check_state", "steps_in", "available_memory", "check_allocation",
+           "count_text", "as_learning_rate", "MAXIMUM_LEARNING_RATE", "as_seeds"]
 
 
 def _as_real(name: str, value: object) -> float:
@@ -39,6 +40,32 @@ def as_positive_step(name: str, value: object) -> float:
 def as_positive_number(name: str, value: object) -> float:
     """``value`` as a float, checked finite and > 0 (a rate, a size, a tolerance)."""
     return as_positive_step(name, value)
+
+
+def as_seeds(name: str, values: object) -> tuple[int, ...]:
+    """``values`` as a non-empty tuple of distinct seeds, integers in [0, 2^63 - 1] (what torch and numpy take):
+    a repeated seed would train the same model twice and count it as two."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of integers, got {type(values).__name__} {values!r}")
+    seeds = tuple(as_integer(name, value, minimum=0, maximum=2**63 - 1) for value in values)
+    if not seeds:
+        raise ValueError(f"{name} must hold at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{name} repeats a seed: {list(seeds)}")
+    return seeds
+
+
+MAXIMUM_LEARNING_RATE = 1e3
+"""The largest learning rate the trainers take: far above any rate that trains (1e-4 to 1 for Adam and SGD here),
+far below where the optimisers' float32 arithmetic overflows (3.4e38: 1e300 failed inside torch's update)."""
+
+
+def as_learning_rate(name: str, value: object) -> float:
+    """``value`` as a float in (0, :data:`MAXIMUM_LEARNING_RATE`]."""
+    number = _as_real(name, value)
+    if not 0 < number <= MAXIMUM_LEARNING_RATE:
+        raise ValueError(f"{name} must be a number in (0, {MAXIMUM_LEARNING_RATE:g}], got {number!r}")
+    return number
 
 
 def as_number_in(name: str, value: object, low: float, high: float, *, include_high: bool = False) -> float:
@@ -112,6 +139,11 @@ def available_memory() -> int:
         return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (OSError, ValueError, AttributeError):
         return 2**63
+
+
+def count_text(n: int) -> str:
+    """An integer count for a message: exact below 10^12, in e-notation above (a step count of 1e300)."""
+    return str(n) if abs(n) < 10**12 else f"{float(n):.3g}"
 
 
 def check_allocation(what: str, n_bytes: float, remedy: str) -> None:

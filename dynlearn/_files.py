@@ -14,7 +14,8 @@ from typing import Callable, Iterator
 
 import torch
 
-__all__ = ["atomic_write", "sweep_leftovers", "restore_random_state", "folder_lock", "deferred_interrupt"]
+__all__ = ["atomic_write", "sweep_leftovers", "load_tensors", "load_checkpoint", "restore_random_state", "folder_lock",
+           "deferred_interrupt"]
 
 
 def _host() -> str:
@@ -86,6 +87,44 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object], *, re
     return target
 
 
+def load_tensors(path: str | os.PathLike, what: str, *, map_location: object = None) -> object:
+    """``torch.load(path, weights_only=True)``: tensors, numbers, strings and containers of them, never a pickled
+    object. Any file it cannot read (missing, a folder, empty, truncated, another format, one holding Python
+    objects) raises one ValueError (FileNotFoundError for a missing file) naming ``path`` and ``what`` it should be.
+    """
+    import pickle
+    import zipfile
+
+    source = Path(path)
+    if not source.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if source.is_dir():
+        raise ValueError(f"{path} is a folder, not {what}")
+    try:
+        return torch.load(source, weights_only=True, map_location=map_location)
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001 (torch's unpicklers raise many kinds on a foreign file)
+        if isinstance(error, pickle.UnpicklingError) and "weights only" in str(error).lower():
+            reason = ("a torch.save file holding Python objects besides tensors and numbers, which dynlearn never "
+                      "unpickles" if zipfile.is_zipfile(source) else "another format, not a torch.save file")
+        else:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = f"empty, truncated or another format: {first[:160]}"
+        raise ValueError(f"{path}: not {what} ({reason})") from None
+
+
+def load_checkpoint(path: str | os.PathLike, keys: tuple[str, ...], what: str, *, map_location: object = None
+                    ) -> dict:
+    """A checkpoint dynlearn wrote (:func:`load_tensors`), checked to hold ``keys``; otherwise one ValueError
+    saying that ``path`` is not a checkpoint of ``what`` and that removing it starts the run over."""
+    saved = load_tensors(path, f"a checkpoint of {what}", map_location=map_location)
+    missing = [key for key in keys if not isinstance(saved, dict) or key not in saved]
+    if missing:
+        raise ValueError(f"{path}: not a checkpoint of {what} (no {', '.join(missing)}); remove it to start over")
+    return saved
+
+
 def restore_random_state(state: torch.Tensor) -> None:
     """Restore torch's CPU random generator from a checkpoint's saved state.
 
@@ -120,27 +159,49 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
     """Hold an exclusive lock on ``folder`` while the body runs: a second run into the same folder (a rerun, an
     ``--overwrite`` that would delete it) is refused while the first is alive; the lock dies with its process, so
     a killed run never leaves the folder locked. The lock file ``.NAME.lock`` sits beside the folder (a run may
-    replace the folder itself)."""
+    replace the folder itself) and is removed when the body ends; a folder the body created and left empty (a run
+    refused or failed before writing anything) is removed too.
+
+    Removing a lock file is safe because a lock is held only on the file that is at the path: a process that
+    locked a file another one unlinked meanwhile finds the path gone (or another file there) and tries again.
+    """
     target = Path(folder).resolve()
     try:
         import fcntl
     except ImportError:  # no POSIX locks (Windows): unlocked
         yield
         return
+    existed = target.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(target.parent / f".{target.name}.lock", "a+")
-    try:
+    lock_path = target.parent / f".{target.name}.lock"
+    while True:
+        handle = open(lock_path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             owner = handle.read().strip() or "another process"
+            handle.close()
             raise ValueError(f"{target} is in use by another run ({owner}); wait for it to end or choose another "
                              f"folder") from None
+        try:
+            current = os.stat(lock_path)
+        except FileNotFoundError:
+            current = None
+        held = os.fstat(handle.fileno())
+        if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+            break
+        handle.close()  # the file was removed by its previous holder after we opened it: lock the new one
+    try:
         handle.seek(0)
         handle.truncate()
         handle.write(f"process {os.getpid()} on {socket.gethostname()}")
         handle.flush()
         yield
     finally:
+        if not existed:
+            with contextlib.suppress(OSError):
+                target.rmdir()  # only if empty: nothing a run wrote is removed
+        with contextlib.suppress(OSError):
+            lock_path.unlink()  # still holding the lock, so no other process holds one on this file
         handle.close()  # releases the lock

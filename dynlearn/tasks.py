@@ -20,7 +20,7 @@ import multiprocessing
 import os
 from typing import Any, Callable, Sequence
 
-__all__ = ["BACKENDS", "TaskResources", "run_tasks"]
+__all__ = ["BACKENDS", "TaskResources", "check_backend", "run_tasks"]
 
 BACKENDS = ("local", "ray")
 
@@ -53,8 +53,7 @@ def run_tasks(function: Callable[[Any], Any], payloads: Sequence[Any], *, backen
     function) and its payloads and results picklable. The first task to fail stops the run with its error, and so
     does Ctrl-C: the other tasks are stopped (a local pool's workers terminated, Ray tasks cancelled); what they
     had finished was already handed to ``on_result``."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    check_backend(backend, address)
     results: list[Any] = [None] * len(payloads)
 
     def done(index: int, value: Any) -> None:
@@ -77,6 +76,32 @@ def run_tasks(function: Callable[[Any], Any], payloads: Sequence[Any], *, backen
             for index, value in pool.imap_unordered(_indexed, jobs):
                 done(index, value)
     return results
+
+
+def check_backend(backend: str, address: str | None = None, *, timeout: float = 5.0) -> None:
+    """Refuse, before any work, a backend that cannot run: an unknown name, Ray not installed, or a Ray address
+    (``HOST:PORT`` or ``ray://HOST:PORT``, given or from RAY_ADDRESS) where nothing answers within ``timeout``
+    seconds (ray.init itself retries an unreachable head for minutes). "auto" and "local" are left to Ray."""
+    import importlib.util
+    import socket
+
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend != "ray":
+        return
+    if importlib.util.find_spec("ray") is None:
+        raise ValueError("backend 'ray' needs Ray: pip install 'dynlearn[distributed]'")
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is None or address in ("auto", "local"):
+        return
+    host, separator, port = address.removeprefix("ray://").rpartition(":")
+    if not separator or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"Ray address {address!r}: expected HOST:PORT (e.g. 10.0.0.1:6379), ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ValueError(f"Ray address {address!r}: nothing answers there ({error.strerror or error}); start the head "
+                         f"with ray start --head, or leave the address out to start Ray on this machine") from None
 
 
 def _run_on_ray(function: Callable[[Any], Any], payloads: Sequence[Any], address: str | None,

@@ -91,7 +91,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from dynlearn._checks import as_integer, as_positive_number
+from dynlearn._checks import as_integer, as_positive_number, check_allocation
 
 __all__ = ["CylinderFlow", "CylinderPreset", "WallLinks", "BOUNDARIES", "PRESETS", "FlowResult", "SheddingCycles",
            "shedding_cycles", "strouhal_number", "has_settled", "simulate", "recirculation_length"]
@@ -752,6 +752,12 @@ def simulate(
         resolutions.insert(0, settings.spin_up_resolution)
     for resolution in resolutions:  # every lattice's stability limit, before any work
         CylinderFlow.check(reynolds, resolution, settings.lattice_velocity)
+    window_points = (round((WINDOW_X[1] - WINDOW_X[0]) / settings.spacing) - 1) * \
+        (round((WINDOW_Y[1] - WINDOW_Y[0]) / settings.spacing) - 1)
+    # each snapshot is kept in float32 while sampling, then stacked in float64 (and copied once by the dataset)
+    check_allocation(f"cylinder: {settings.n_snapshots} snapshots of {window_points} points",
+                     settings.n_snapshots * window_points * (3 if velocity else 1) * (4 + 8 + 8),
+                     "ask for fewer --snapshots")
     compile = True if compile is None else compile
     bar = progress_display(total=int(max_spin_up), description=f"cylinder Re={reynolds:g}: spin-up (D/U)",
                            enabled=progress)

@@ -334,6 +334,66 @@ def test_train_and_evaluate_commands_write_the_table_plots_and_resume(tmp_path):
     assert again.returncode == 2 and "holds the outputs of an earlier run" in again.stderr
     assert subprocess.run([*_dynlearn(), "evaluate", str(run), "--overwrite"], capture_output=True).returncode == 0
 
+def test_a_killed_training_resumes_to_the_uninterrupted_run_bit_for_bit(tmp_path):
+    """SIGKILL after a checkpoint of `dynlearn train autoencoder`; evaluate says the model is unfinished; the same
+    command resumes (weights, Adam's moments, the learning-rate schedule and the minibatch order's generator come
+    back from the checkpoint) and ends with the weights and log of a run never interrupted."""
+    import signal
+    import time
+
+    from dynlearn.cli import main
+
+    data = write_dataset(tmp_path / "waves.h5", field_dataset(travelling_waves(240, 64)))
+    options = ["train", "autoencoder", "--data", str(data), "--epochs", "150", "--models", "aware", "agnostic",
+               "--seed", "5"]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([*_dynlearn(), "--progress", "off", *options, "-o", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (killed / "aware" / "checkpoint.pt").exists():
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = torch.load(killed / "aware" / "checkpoint.pt", weights_only=True)
+    assert len(saved["history"]["loss"]) < 150 and not (killed / "aware" / "model.pt").exists(), \
+        "the run ended before it could be killed"
+    assert main(["evaluate", str(killed)]) == 2  # nothing finished: said, nothing evaluated
+    assert main(["--progress", "off", *options[:-1], "6", "-o", str(killed)]) == 2  # another seed: refused
+    assert main(["--progress", "off", *options, "-o", str(killed)]) == 0
+    whole = tmp_path / "whole"
+    assert main(["--progress", "off", *options, "-o", str(whole)]) == 0
+    for name in ("aware", "agnostic"):
+        resumed, straight = (json.loads((folder / name / "history.json").read_text()) for folder in (killed, whole))
+        for key in ("loss", "prediction", "reconstruction", "prior", "spectral_radius"):
+            assert resumed[key] == straight[key], (name, key)
+        resumed_state = torch.load(killed / name / "model.pt", weights_only=True)["state"]
+        for key, value in torch.load(whole / name / "model.pt", weights_only=True)["state"].items():
+            assert torch.equal(resumed_state[key], value), (name, key)
+    (whole / "agnostic" / "model.pt").unlink()  # as if its training had not ended: evaluated without it, and said
+    assert main(["evaluate", str(whole)]) == 0
+    table = (whole / "evaluation" / "table.md").read_text()
+    assert "Not evaluated, training unfinished" in table and "agnostic: not started" in table
+
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"train_snapshots": 1.5}, "strictly between 0 and 1"),
+    ({"train_snapshots": 0}, "train_snapshots"),
+    ({"horizon": 0}, "horizon must be an integer >= 1"),
+    ({"widths": ()}, "at least one hidden layer"),
+    ({"widths": (40, 0)}, "widths must be an integer >= 1"),
+    ({"steps": 0}, "steps"),
+    ({"kappa": float("nan")}, "kappa must be a finite number >= 0"),
+    ({"weight_decay": -1.0}, "weight_decay must lie in"),
+    ({"learning_rate": 1e300}, r"learning_rate must be a number in \(0, 1000\]"),
+    ({"final_learning_rate": 0.0}, "final_learning_rate must be a number in"),
+])
+def test_a_bad_autoencoder_recipe_fails_when_it_is_made(changes, message):
+    from dynlearn.analysis.experiments.autoencoder_evaluation import AUTOENCODER_RECIPES
+
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(AUTOENCODER_RECIPES["cylinder"], **changes)
+
 
 def test_a_record_too_short_for_the_evaluation_fails_before_any_work(tmp_path):
     from dynlearn.analysis.experiments.autoencoder_evaluation import train_run

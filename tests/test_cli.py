@@ -90,7 +90,8 @@ def test_ctrl_c_ends_a_command_with_one_line(tmp_path):
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
-    assert err.strip() == "dynlearn generate: interrupted" and not (tmp_path / "sst.h5").exists()
+    assert err.strip() == "dynlearn generate: interrupted; no half-written file was left"
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -101,6 +102,9 @@ def test_ctrl_c_ends_a_command_with_one_line(tmp_path):
     (["generate", "pendulum", "-o", "out/"], "is a folder; give the file to write"),
     (["train", "autoencoder", "--data", "d.h5", "-o", "run", "--kappa", "-1"], "must be a finite number >= 0"),
     (["train", "continuousnet", "--data", "digits", "-o", "run", "--learning-rate", "inf"], "finite number > 0"),
+    (["train", "continuousnet", "--data", "digits", "-o", "run", "--learning-rate", "1e300"], "a number in (0, 1000]"),
+    (["sweep", "--final-learning-rate", "1e4"], "a number in (0, 1000]"),
+    (["generate", "pendulum", "-o", ""], "'' is empty; give the file to write"),
 ])
 def test_bad_options_fail_before_any_work_with_one_line(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -184,6 +188,18 @@ def test_a_bug_or_exhausted_memory_ends_in_one_line(monkeypatch, capsys, error, 
     (["study", "-o", "a-file/study"], "a-file is a file"),
     (["sweep", "-o", "a-file"], "is a file, not a folder"),
     (["demo", "-o", "a-file/demo"], "a-file is a file"),
+    # found by a second audit
+    (["generate", "cylinder", "--snapshots", "1000000000", "-o", "c.h5"], "GiB, more than"),
+    (["generate", "sst", "--synthetic", "--train-end", "2013-01-01", "-o", "s.h5"], "--train-end applies with --anom"),
+    (["generate", "sst", "--synthetic", "--anomalies", "mean", "--train-end", "2100-01-01", "-o", "s.h5"],
+     "every date of the record (2012-01-01 .. 2017-12-31) falls in the training period"),
+    (["study", "--seeds", "1", "1", "-o", "study"], "seeds repeats a seed: [1, 1]"),
+    (["evaluate", "nothere"], "nothere does not exist: not a run folder"),
+    (["evaluate", "a-file"], "a-file is a file: not a run folder"),
+    (["manifest", "nothere.pt"], "nothere.pt: no such file"),
+    (["manifest", "a-file"], "a-file: not a ContinuousNet checkpoint written by dynlearn (empty, truncated or"),
+    (["train", "continuousnet", "--data", "nothere", "-o", "run"], "nothere: no such folder; image data are"),
+    (["info", ""], "'': no such dataset file"),
 ])
 def test_bad_requests_end_in_one_line_before_any_work(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -216,3 +232,15 @@ def test_one_output_policy_earlier_outputs_are_replaced_only_when_asked(tmp_path
     assert "holds the outputs of an earlier run (convergence.txt" in capsys.readouterr().err
     assert (folder / "convergence.json").stat().st_mtime_ns == written
     assert main([*options, "--overwrite"]) == 0
+
+
+def test_a_ray_address_where_nothing_answers_is_refused_in_seconds(tmp_path, capsys):
+    """ray.init retries an unreachable head for minutes; the sweep asks the address first."""
+    pytest.importorskip("ray")
+    import time
+
+    began = time.perf_counter()
+    for address, message in (("127.0.0.1:1", "nothing answers there"), ("nonsense", "expected HOST:PORT")):
+        assert main(["sweep", "--backend", "ray", "--ray-address", address, "-o", str(tmp_path / "sweep")]) == 2
+        assert message in capsys.readouterr().err
+    assert time.perf_counter() - began < 30 and list(tmp_path.iterdir()) == []

@@ -92,6 +92,51 @@ def test_a_folder_in_use_refuses_a_second_run_and_is_free_once_its_holder_dies(t
         pass
 
 
+
+def test_a_lock_leaves_no_file_and_a_refused_run_no_empty_folder(tmp_path):
+    from dynlearn._files import folder_lock
+
+    with pytest.raises(RuntimeError):
+        with folder_lock(tmp_path / "run"):
+            raise RuntimeError("refused before writing anything")
+    assert list(tmp_path.iterdir()) == []
+    with folder_lock(tmp_path / "run"):
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "log.json").write_text("{}")
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # what the run wrote stays; the lock file goes
+
+
+def test_a_lock_file_removed_by_its_previous_holder_after_we_opened_it_is_not_trusted(tmp_path, monkeypatch):
+    """The interleaving that makes removing lock files unsafe, made deterministic: we open ``.run.lock``, its
+    previous holder then unlinks it on release, and we lock the orphaned file, which a third process would not
+    see. folder_lock must notice (the path no longer names the file it holds) and lock the file at the path."""
+    import builtins
+
+    import dynlearn._files as files
+
+    lock_path = tmp_path / ".run.lock"
+    lock_path.write_text("process 1 on elsewhere")
+    real_open, opened = builtins.open, []
+
+    def open_then_lose_the_race(path, *args, **kwargs):
+        handle = real_open(path, *args, **kwargs)
+        if not opened:
+            os.unlink(lock_path)  # the previous holder releases between our open and our flock
+        opened.append(path)
+        return handle
+
+    monkeypatch.setattr(files, "open", open_then_lose_the_race, raising=False)
+    with files.folder_lock(tmp_path / "run"):
+        assert len(opened) == 2
+        held_by_us = lock_path.read_text()
+        assert held_by_us.startswith(f"process {os.getpid()}")
+        # a third process finds the file at the path locked
+        code = ("import fcntl, sys\nwith open(sys.argv[1], 'a+') as h:\n"
+                "    try:\n        fcntl.flock(h, fcntl.LOCK_EX | fcntl.LOCK_NB)\n    except BlockingIOError:\n"
+                "        sys.exit(3)")
+        assert subprocess.run([sys.executable, "-c", code, str(lock_path)]).returncode == 3
+
+
 def test_ctrl_c_inside_a_write_is_honoured_when_the_write_returns(tmp_path):
     """A C library may catch SIGINT inside its own loop (HDF5's write did, and the command exited 0): the write
     holds it and raises it after, and the half-written file goes."""

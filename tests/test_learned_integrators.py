@@ -417,12 +417,24 @@ def test_the_learned_integrators_example_runs_and_shows_the_finding(tmp_path):
     ({"evaluation_schemes": ("rk5",)}, "unknown scheme 'rk5'"),
     ({"networks": ("transformer",)}, "networks must be some of"),
     ({"iterations": 0}, "iterations must be an integer >= 1"),
+    ({"learning_rate": 1e300}, r"learning_rate must be a number in \(0, 1000\], got 1e\+300"),
 ])
 def test_a_bad_recipe_fails_when_it_is_made(changes, message):
     from dynlearn.analysis.experiments.learned_integrators import LearnedIntegratorRecipe
 
     with pytest.raises(ValueError, match=message):
         LearnedIntegratorRecipe("pendulum", **changes)
+
+
+def test_seeds_are_distinct_integers_checked_before_any_work():
+    from dynlearn._checks import as_seeds
+    from dynlearn.analysis.experiments.learned_integrators import run_learned_integrators
+
+    assert as_seeds("seeds", [3, 0, 2**63 - 1]) == (3, 0, 2**63 - 1)
+    for seeds, message in (([], "at least one seed"), ([1, 1], "repeats a seed"), ([-1], "seeds must be an integer"),
+                           ([2**63], "seeds must be an integer"), ([1.5], "seeds must be an integer")):
+        with pytest.raises((ValueError, TypeError), match=message):
+            run_learned_integrators("oscillator", seeds=seeds, progress=False)
 
 
 _KILLED_TRAINING = """

@@ -30,7 +30,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from dynlearn._files import atomic_write, folder_lock
+from dynlearn._checks import as_integer, as_learning_rate, as_number_in
+from dynlearn._files import atomic_write, folder_lock, load_checkpoint, load_tensors
 from dynlearn.autoencoder.model import AutoencoderLoss, PhysicsAwareAutoencoder, snapshot_windows
 from dynlearn.autoencoder.training import AutoencoderHistory, AutoencoderTrainingSettings, train_autoencoder
 from dynlearn.datasets.format import dataset_system, read_dataset
@@ -62,6 +63,29 @@ class AutoencoderRecipe:
     batch_size: int = 34
     learning_rate: float = 1e-2
     final_learning_rate: float = 1e-4
+
+    def __post_init__(self) -> None:
+        """Every value checked at construction, with one line naming it."""
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        if isinstance(self.train_snapshots, float):
+            if not 0.0 < self.train_snapshots < 1.0:
+                raise ValueError(f"train_snapshots as a fraction must lie strictly between 0 and 1, got "
+                                 f"{self.train_snapshots!r}")
+        else:
+            as_integer("train_snapshots (a count, or a fraction of the record)", self.train_snapshots, minimum=3)
+        for name in ("horizon", "n_initial", "latent", "epochs", "batch_size"):
+            as_integer(name, getattr(self, name))
+        widths = tuple(self.widths)
+        if not widths:
+            raise ValueError("widths must name at least one hidden layer")
+        for width in widths:
+            as_integer("widths", width)
+        object.__setattr__(self, "widths", widths)
+        AutoencoderLoss(self.steps, self.reconstruction, self.kappa, self.gamma)  # steps, lambda, kappa, gamma
+        as_number_in("weight_decay", self.weight_decay, 0.0, math.inf)
+        for name in ("learning_rate", "final_learning_rate"):
+            as_learning_rate(name, getattr(self, name))
 
 
 AUTOENCODER_RECIPES = {
@@ -141,9 +165,8 @@ def train_run(
     recipe = dataclasses.replace(recipe, **{k: v for k, v in (("kappa", kappa), ("epochs", epochs), ("steps", steps))
                                             if v is not None})
     unknown = sorted(set(models) - set(MODELS))
-    if unknown or not models:
-        raise ValueError(f"models must be some of {list(MODELS)}, got {list(models)}")
-    AutoencoderLoss(recipe.steps, recipe.reconstruction, recipe.kappa, recipe.gamma)  # validates, before any work
+    if unknown or not models or len(set(models)) != len(models):
+        raise ValueError(f"models must be some of {list(MODELS)}, each once, got {list(models)}")
     dataset = read_dataset(data)
     source = snapshot_data(dataset)
     n_times, m = source.snapshots.shape
@@ -204,7 +227,7 @@ def _train_into(folder: Path, config: dict, overwrite: bool, source, recipe: Aut
 
 
 def load_model(folder: str | Path) -> PhysicsAwareAutoencoder:
-    saved = torch.load(Path(folder) / "model.pt", weights_only=True)
+    saved = load_checkpoint(Path(folder) / "model.pt", ("config", "state"), "a trained autoencoder")
     config = saved["config"]
     model = PhysicsAwareAutoencoder(config["n_features"], config["latent"], config["widths"], config["activation"])
     model.load_state_dict(saved["state"])
@@ -246,7 +269,7 @@ def evaluate_run(run: str | Path, *, data: str | Path | None = None) -> dict[str
     if tuple(source.snapshots.shape) != (config["n_times"], config["m"]):
         raise ValueError(f"the data have shape {tuple(source.snapshots.shape)}, the run was trained on "
                          f"({config['n_times']}, {config['m']})")
-    preprocessing = torch.load(folder / "preprocessing.pt", weights_only=True)
+    preprocessing = load_checkpoint(folder / "preprocessing.pt", ("mean", "scale"), "a run's preprocessing")
     snapshots = ((source.snapshots - preprocessing["mean"]) / preprocessing["scale"]).to(torch.float32)
     n_train = config["n_train"]
     last_start = config["n_times"] - 1 - recipe.horizon
@@ -254,8 +277,11 @@ def evaluate_run(run: str | Path, *, data: str | Path | None = None) -> dict[str
     results: dict[str, Any] = {"recipe": recipe.name, "system": config["system"], "n_train": n_train,
                                "initial_conditions": starts.tolist(), "horizon": recipe.horizon, "models": {}}
     trained = [name for name in config["models"] if (folder / name / "model.pt").exists()]
+    results["unfinished"] = {name: _training_state(folder / name, recipe.epochs)
+                             for name in config["models"] if name not in trained}
     if not trained:
-        raise FileNotFoundError(f"{folder}: no trained model yet (run dynlearn train first)")
+        raise FileNotFoundError(f"{folder}: no model has finished training ({', '.join(results['unfinished'].values())}"
+                                f"); rerun the same dynlearn train command to resume")
     figure, axis = plt.subplots(figsize=(7, 4.5))
     eigen_figure, eigen_axes = plt.subplots(1, len(trained), figsize=(4 * len(trained), 4), squeeze=False)
     for index, name in enumerate(trained):
@@ -306,6 +332,18 @@ def evaluate_run(run: str | Path, *, data: str | Path | None = None) -> dict[str
     return results
 
 
+def _training_state(model_folder: Path, epochs: int) -> str:
+    """What an unfinished model of a run holds: "aware: epoch 120 of 300 checkpointed" or "aware: not started"."""
+    checkpoint = model_folder / "checkpoint.pt"
+    if checkpoint.exists():
+        try:
+            done = len(load_tensors(checkpoint, "a checkpoint", map_location="cpu")["history"]["loss"])
+        except Exception:  # noqa: BLE001 (a report line: an unreadable checkpoint is said, not raised)
+            return f"{model_folder.name}: an unreadable checkpoint"
+        return f"{model_folder.name}: epoch {done} of {epochs} checkpointed"
+    return f"{model_folder.name}: not started"
+
+
 def markdown_table(results: dict[str, Any]) -> str:
     """The evaluation as a Markdown table."""
     names = list(results["models"])
@@ -323,4 +361,7 @@ def markdown_table(results: dict[str, Any]) -> str:
                                         f"{row['seconds_per_epoch']:.4f}"]) + " |")
     if "prior_cost" in results:
         lines += ["", f"Lyapunov prior cost: an aware epoch takes {results['prior_cost']:.2f}x an agnostic one."]
+    if results.get("unfinished"):
+        lines += ["", "Not evaluated, training unfinished (rerun the same dynlearn train command to resume): "
+                  + "; ".join(results["unfinished"].values()) + "."]
     return "\n".join(lines) + "\n"

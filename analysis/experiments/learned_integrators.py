@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import torch
 
 from dynlearn._files import atomic_write
-from dynlearn._checks import as_integer, as_positive_number, steps_in
+from dynlearn._checks import as_integer, as_learning_rate, as_positive_number, as_seeds, steps_in
 from dynlearn.integration.rollout import time_grid
 from dynlearn.integration.tableaus import get_tableau
 from dynlearn.fields.models import (MLP, DiscreteMap, LinearVectorField, NeuralODE, NeuralVectorField, SkipMap,
@@ -68,8 +68,10 @@ class LearnedIntegratorRecipe:
 
     def __post_init__(self) -> None:
         """Every value checked before any work: a bad one fails here with one line."""
-        for name in ("training_dt", "training_time", "t_final", "learning_rate", "final_learning_rate"):
+        for name in ("training_dt", "training_time", "t_final"):
             as_positive_number(name, getattr(self, name))
+        for name in ("learning_rate", "final_learning_rate"):
+            as_learning_rate(name, getattr(self, name))
         steps_in(self.training_time, self.training_dt, interval_name="training_time", dt_name="training_dt")
         for name in ("width", "depth", "iterations"):
             as_integer(name, getattr(self, name))
@@ -155,6 +157,7 @@ def run_learned_integrators(
     RK4-embedded one); ``device`` is where training runs (evaluation runs on the CPU in float64 against the
     exact solution)."""
     began = time.perf_counter()
+    seeds = as_seeds("seeds", seeds)
     if isinstance(recipe, str):
         if recipe not in LEARNED_INTEGRATOR_RECIPES:
             raise ValueError(f"no study recipe for {recipe!r}; known: {', '.join(LEARNED_INTEGRATOR_RECIPES)}")

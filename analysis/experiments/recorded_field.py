@@ -51,7 +51,7 @@ from dynlearn.analysis.modes import ProperOrthogonalDecomposition
 from dynlearn.datasets.snapshots import snapshot_data
 from dynlearn.analysis.reconstruction import least_squares_map, logarithm_operator, scheme_operator
 from dynlearn.analysis.study import ConvergenceStudy, convergence_study
-from dynlearn._checks import as_integer
+from dynlearn._checks import as_integer, as_learning_rate, as_seeds
 
 __all__ = ["RecordedFieldRecipe", "RecordedFieldOutcome", "run_recorded_field", "markdown_spectra"]
 
@@ -103,6 +103,8 @@ class RecordedFieldRecipe:
         as_integer("horizon (training steps of the held-out record)", self.horizon, minimum=4)
         for name in ("width", "depth", "iterations", "finer"):
             as_integer(name, getattr(self, name))
+        for name in ("learning_rate", "final_learning_rate"):
+            as_learning_rate(name, getattr(self, name))
 
 
 @dataclasses.dataclass
@@ -190,6 +192,7 @@ def run_recorded_field(
     CPU in float64). Raises ``ValueError`` before any training when the record is too short for the recipe.
     """
     began = time.perf_counter()
+    seeds = as_seeds("seeds", seeds)
     recipe = recipe or RecordedFieldRecipe()
     dataset = read_dataset(data) if isinstance(data, (str, Path)) else data
     snapshots = snapshot_data(dataset).snapshots
@@ -212,9 +215,6 @@ def run_recorded_field(
     if recipe.modes > min(n_train - 1, values):
         raise ValueError(f"modes={recipe.modes}: at most min(training snapshots - 1, values per snapshot) = "
                          f"{min(n_train - 1, values)}")
-    seeds = tuple(int(seed) for seed in seeds)
-    if not seeds:
-        raise ValueError("seeds is empty; give at least one seed")
 
     decomposition = ProperOrthogonalDecomposition.fit(snapshots[:n_train], recipe.modes)
     coefficients = decomposition.project(snapshots)

@@ -46,15 +46,16 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from dynlearn._checks import as_integer, as_number_in, as_positive_number, check_allocation, steps_in
-from dynlearn._files import atomic_write, folder_lock
+from dynlearn._checks import (as_integer, as_learning_rate, as_number_in, as_positive_number, check_allocation,
+                             steps_in)
+from dynlearn._files import atomic_write, folder_lock, load_checkpoint
 from dynlearn.fields.ensemble import EnsembleMLP, EnsembleVectorField, ensemble_embedded_loss
 from dynlearn.fields.models import MLP
 from dynlearn.fields.training import TrainingHistory, TrainingSettings, train_ensemble
 from dynlearn.integration.tableaus import get_tableau
 from dynlearn.progress import progress, progress_mode
 from dynlearn.systems import make_system
-from dynlearn.tasks import BACKENDS, TaskResources, run_tasks
+from dynlearn.tasks import TaskResources, check_backend, run_tasks
 
 from dynlearn.analysis.ensemble_convergence import ensemble_ladder_errors
 from dynlearn.analysis.rates import PowerLawFit, fit_power_law
@@ -167,7 +168,7 @@ class SweepGrid:
         if self.patience is not None:
             as_integer("patience (or None: no early stop)", self.patience)
         for name in ("learning_rate", "final_learning_rate"):
-            as_positive_number(name, getattr(self, name))
+            as_learning_rate(name, getattr(self, name))
         as_number_in("min_improvement", self.min_improvement, 0.0, 1.0)
         if self.finest_dt is not None:
             as_positive_number("finest_dt", self.finest_dt)
@@ -375,7 +376,7 @@ def train_and_evaluate_group(task: _GroupTask) -> list[dict[str, Any]]:
                                  description=f"training {label}") for cell in cells]
     trained = Path(task.checkpoint + ".trained") if task.checkpoint else None
     if trained is not None and trained.exists():  # killed during the evaluation: the training is done
-        saved = torch.load(trained, weights_only=True, map_location=device)
+        saved = load_checkpoint(trained, ("ensemble", "histories"), "a trained ensemble", map_location=device)
         ensemble.load_state_dict(saved["ensemble"])
         histories = [TrainingHistory(**h) for h in saved["histories"]]
     else:
@@ -899,16 +900,10 @@ def run_sweep(grid: SweepGrid = SweepGrid(), output: str | Path | None = None, *
     CPU each, or one GPU each with ``device="cuda"``.
     Without ``output`` nothing is written and nothing resumes."""
     began = time.perf_counter()
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    check_backend(backend, ray_address)  # before any work: the folder is not touched without a working backend
     if workers is None:  # a GPU is shared by one process at a time
         workers = 1 if str(device).startswith("cuda") else (os.cpu_count() or 1)
     as_integer("workers", workers)
-    if backend == "ray":
-        import importlib.util
-
-        if importlib.util.find_spec("ray") is None:  # checked before any work: the folder is not touched without it
-            raise ValueError("backend 'ray' needs Ray: pip install 'dynlearn[distributed]'")
     if extend and overwrite:
         raise ValueError("extend and overwrite exclude each other: extend keeps finished cells, overwrite drops them")
     pairs = max(round(t / dt) for t in grid.training_times for dt in grid.training_dts)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from dynlearn._checks import as_integer, as_positive_number
-from dynlearn._files import atomic_write, restore_random_state
+from dynlearn._checks import as_integer, as_learning_rate, as_positive_number
+from dynlearn._files import atomic_write, load_checkpoint
 from dynlearn.autoencoder.model import AutoencoderLoss, PhysicsAwareAutoencoder
 from dynlearn.autoencoder.lyapunov import spectral_radius
 from dynlearn.progress import progress as progress_display
@@ -41,7 +41,7 @@ class AutoencoderTrainingSettings:
         for name in ("epochs", "batch_size", "checkpoint_every"):
             as_integer(name, getattr(self, name))
         for name in ("learning_rate", "final_learning_rate"):
-            as_positive_number(name, getattr(self, name))
+            as_learning_rate(name, getattr(self, name))
         if self.weight_decay != 0:
             as_positive_number("weight_decay (or 0)", self.weight_decay)
 
@@ -88,27 +88,34 @@ def train_autoencoder(
     if not bool(torch.isfinite(windows).all()):
         raise ValueError("the training data contain NaN or infinite values")
     model.to(windows.device)
-    torch.manual_seed(settings.seed)
+    order_generator = torch.Generator().manual_seed(settings.seed)  # the minibatch order, saved in the checkpoint
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     decay = (settings.final_learning_rate / settings.learning_rate) ** (1.0 / settings.epochs)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
     history = AutoencoderHistory()
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
-        saved = torch.load(path, weights_only=True, map_location=windows.device)
+        saved = load_checkpoint(path, ("model", "optimizer", "schedule", "history", "rng"), "an autoencoder's training",
+                                map_location=windows.device)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         schedule.load_state_dict(saved["schedule"])
         schedule.gamma = decay  # a run resumed with another number of epochs continues the decay from here
         history = AutoencoderHistory(**saved["history"])
-        restore_random_state(saved["rng"])
+        order_generator.set_state(saved["rng"].to("cpu", torch.uint8))
 
     def save() -> None:
         if path is not None:
+            if not all(bool(torch.isfinite(value).all()) for value in model.state_dict().values()):
+                raise FloatingPointError(f"{settings.description}: a weight stopped being finite; the last checkpoint "
+                                         f"(epoch {saved_epochs[0]}) is kept; lower the learning rate")
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "schedule": schedule.state_dict(), "history": dataclasses.asdict(history),
-                     "rng": torch.get_rng_state()}
+                     "rng": order_generator.get_state()}
             atomic_write(path, lambda temporary: torch.save(state, temporary))
+            saved_epochs[0] = history.epochs
+
+    saved_epochs = [history.epochs]
 
     n = windows.shape[0]
     bar = progress_display(range(history.epochs, settings.epochs), description=settings.description,
@@ -116,7 +123,7 @@ def train_autoencoder(
     model.train()
     for epoch in bar:
         began = time.perf_counter()
-        order = torch.randperm(n).to(windows.device)
+        order = torch.randperm(n, generator=order_generator).to(windows.device)
         totals = torch.zeros(4, dtype=torch.float64, device=windows.device)
         for start in range(0, n, settings.batch_size):
             batch = windows[order[start:start + settings.batch_size]]
@@ -131,8 +138,11 @@ def train_autoencoder(
         schedule.step()
         values = totals.tolist()  # one synchronisation per epoch
         if not all(math.isfinite(v) for v in values):
-            raise FloatingPointError(f"{settings.description}: the loss became {values[0]} in epoch {epoch}; lower the "
-                                     f"learning rate or check the data")
+            kept = f"the last checkpoint (epoch {saved_epochs[0]}) is kept; " if path is not None else ""
+            raise FloatingPointError(
+                f"{settings.description}: the loss became {values[0]:.3g} in epoch {epoch} (prediction "
+                f"{values[1]:.3g}, reconstruction {values[2]:.3g}, prior {values[3]:.3g} times kappa = {loss.kappa:g}); "
+                f"{kept}lower the learning rate or kappa, or check the data")
         history.loss.append(values[0])
         history.prediction.append(values[1])
         history.reconstruction.append(values[2])

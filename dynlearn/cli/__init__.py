@@ -83,7 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C: one line; what was finished is on disk (atomic writes), nothing half-done
-        print(f"{command}: interrupted", file=sys.stderr)
+        resumable = command in ("dynlearn train", "dynlearn sweep")
+        print(f"{command}: interrupted; " + ("what finished is kept, and the same command resumes from it" if resumable
+                                             else "no half-written file was left"), file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 (the last net: a bug, or memory the sizes asked for and did not get)
         if debug:

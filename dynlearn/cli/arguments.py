@@ -8,8 +8,8 @@ import inspect
 import os
 from typing import Any, Callable
 
-__all__ = ["positive_float", "non_negative_float", "positive_int", "seed", "device", "output_file", "default",
-           "refuse_existing", "check_writable", "refuse_earlier_outputs"]
+__all__ = ["positive_float", "learning_rate", "non_negative_float", "positive_int", "seed", "device", "output_file",
+           "default", "refuse_existing", "check_writable", "refuse_earlier_outputs"]
 
 
 def _number(text: str, kind: type, low: float, high: float, allowed: str) -> Any:
@@ -28,6 +28,16 @@ def positive_float(text: str) -> float:
     value = _number(text, float, 0.0, float("inf"), "a finite number > 0")
     if value == 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+    return value
+
+
+def learning_rate(text: str) -> float:
+    """A learning rate the trainers take: a number in (0, MAXIMUM_LEARNING_RATE]."""
+    from dynlearn._checks import MAXIMUM_LEARNING_RATE
+
+    value = positive_float(text)
+    if value > MAXIMUM_LEARNING_RATE:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number in (0, {MAXIMUM_LEARNING_RATE:g}]")
     return value
 
 
@@ -64,6 +74,8 @@ def device(text: str) -> str:
 
 def output_file(text: str) -> str:
     """A file to write: not a folder (an existing one, or a path ending in a separator)."""
+    if not text:
+        raise argparse.ArgumentTypeError("'' is empty; give the file to write, e.g. data.h5")
     if text.endswith(("/", os.sep)) or os.path.isdir(text):
         example = f"{text.rstrip('/' + os.sep)}/data.h5"
         raise argparse.ArgumentTypeError(f"{text!r} is a folder; give the file to write, e.g. {example}")

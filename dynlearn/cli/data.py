@@ -161,9 +161,10 @@ def _add_import(commands: argparse._SubParsersAction) -> None:
 
 def _write_sst(arguments: argparse.Namespace, dataset) -> int:
     from dynlearn.datasets import write_dataset
-    from dynlearn.datasets.climatology import normalise_dataset
+    from dynlearn.datasets.climatology import check_training_end, normalise_dataset
 
-    if arguments.anomalies != "none":
+    if arguments.anomalies != "none":  # the CLI's datasets are for training: some dates must stay held out
+        check_training_end(arguments.train_end, dataset.parameters["first_date"], dataset.parameters["last_date"])
         dataset = normalise_dataset(dataset, train_end=arguments.train_end, method=arguments.anomalies)
     path = write_dataset(arguments.output, dataset, overwrite=arguments.overwrite)
     ocean = int((dataset.fields["land_mask"] < 0.5).sum())
@@ -178,6 +179,8 @@ def _check_sst_output(arguments: argparse.Namespace) -> None:
     refuse_existing(arguments.output, arguments.overwrite)
     if arguments.anomalies != "none" and arguments.train_end is None:
         raise ValueError("--anomalies needs --train-end DATE: the statistics come from the training dates only")
+    if arguments.anomalies == "none" and arguments.train_end is not None:
+        raise ValueError("--train-end applies with --anomalies climatology|mean (the dates the statistics come from)")
 
 
 def _run_import(arguments: argparse.Namespace) -> int:
@@ -210,8 +213,11 @@ def _run_generate(arguments: argparse.Namespace) -> int:
             raise ValueError("generate sst makes SYNTHETIC fields only: pass --synthetic; real sea-surface temperature "
                              "comes from your NOAA OISST files: dynlearn import oisst FILES... -o sst.h5")
         _check_sst_output(arguments)
-        from dynlearn.datasets.generate import generate_synthetic_sst_dataset
+        from dynlearn.datasets.climatology import check_training_end
+        from dynlearn.datasets.generate import generate_synthetic_sst_dataset, synthetic_sst_dates
 
+        if arguments.train_end is not None:  # before the fields are made, not after
+            check_training_end(arguments.train_end, *synthetic_sst_dates(arguments.start, arguments.years))
         dataset = generate_synthetic_sst_dataset(years=arguments.years, resolution=arguments.resolution,
                                                  seed=arguments.seed, start=arguments.start, progress=True)
         print("SYNTHETIC sea-surface temperature (an idealised Gulf of Mexico), not observations")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from dynlearn.cli.arguments import (check_writable, default, device, non_negative_float, positive_float, positive_int,
+from dynlearn.cli.arguments import (check_writable, default, device, learning_rate, non_negative_float, positive_int,
                                     refuse_earlier_outputs, seed)
 
 __all__ = ["register"]
@@ -66,7 +66,7 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
                          help="channels per stage (default: %(default)s)")
     network.add_argument("--batch-size", type=positive_int, default=default(ClassifierTrainingSettings, "batch_size"),
                          help="global batch (default: %(default)s)")
-    network.add_argument("--learning-rate", type=positive_float,
+    network.add_argument("--learning-rate", type=learning_rate,
                          default=default(ClassifierTrainingSettings, "learning_rate"),
                          help="peak of the cosine schedule (default: %(default)s)")
     network.add_argument("--refine-at", type=positive_int, nargs="*", default=[],
@@ -159,8 +159,7 @@ def _run_train_continuousnet(arguments: argparse.Namespace) -> int:
     torch.manual_seed(arguments.seed)
     model = ContinuousNet(data.n_classes, data.image_shape[0], arguments.widths, arguments.pieces, arguments.basis,
                           arguments.scheme, arguments.steps_per_block)
-    folder = Path(arguments.output)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(arguments.output)  # made by the first checkpoint; a run that fails before it leaves no folder
     # one run at a time in a folder (under torchrun, rank 0 holds the lock for all)
     lock = folder_lock(folder) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
     with lock:
@@ -174,12 +173,15 @@ def _run_train_continuousnet(arguments: argparse.Namespace) -> int:
 
 
 def _run_evaluate(arguments: argparse.Namespace) -> int:
-    from dynlearn.analysis.experiments.autoencoder_evaluation import evaluate_run, markdown_table
-
-    from dynlearn._files import folder_lock
-
     import os
 
+    from dynlearn._files import folder_lock
+    from dynlearn.analysis.experiments.autoencoder_evaluation import evaluate_run, markdown_table
+
+    if not os.path.isfile(os.path.join(arguments.run, "config.json")):
+        what = "is a file" if os.path.isfile(arguments.run) else (
+            "holds no config.json" if os.path.isdir(arguments.run) else "does not exist")
+        raise ValueError(f"{arguments.run} {what}: not a run folder made by dynlearn train autoencoder")
     refuse_earlier_outputs(os.path.join(arguments.run, "evaluation"), ("table.md", "results.json",
                            "relative_error.png", "eigenvalues.png"), arguments.overwrite)
     with folder_lock(arguments.run):  # not while a training writes into the run

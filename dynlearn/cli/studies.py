@@ -8,8 +8,8 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
-from dynlearn.cli.arguments import (check_writable, default, device, non_negative_float, positive_float, positive_int,
-                                    refuse_earlier_outputs, seed)
+from dynlearn.cli.arguments import (check_writable, default, device, learning_rate, non_negative_float, positive_float,
+                                    positive_int, refuse_earlier_outputs, seed)
 
 __all__ = ["register"]
 
@@ -220,9 +220,9 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
                         help="finest evaluation step (default: the smallest dt_train / 100)")
     shared.add_argument("--iterations", type=positive_int, default=None,
                         help=f"Adam iterations per training (default: {default(SweepGrid, 'iterations')})")
-    shared.add_argument("--learning-rate", type=positive_float, default=None,
+    shared.add_argument("--learning-rate", type=learning_rate, default=None,
                         help=f"Adam's first rate (default: {default(SweepGrid, 'learning_rate')})")
-    shared.add_argument("--final-learning-rate", type=positive_float, default=None,
+    shared.add_argument("--final-learning-rate", type=learning_rate, default=None,
                         help=f"Adam's last rate, reached exponentially (default: "
                              f"{default(SweepGrid, 'final_learning_rate')})")
     shared.add_argument("--authors-schedule", action="store_true",

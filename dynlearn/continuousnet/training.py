@@ -25,8 +25,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from dynlearn._checks import as_integer, as_positive_number
-from dynlearn._files import atomic_write, restore_random_state
+from dynlearn._checks import as_integer, as_learning_rate
+from dynlearn._files import atomic_write, load_tensors, restore_random_state
 from dynlearn.continuousnet.network import ContinuousNet, to_channels_last
 from dynlearn.progress import progress as progress_display
 from dynlearn.progress import progress_mode
@@ -65,7 +65,7 @@ class ClassifierTrainingSettings:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
             as_integer(name, getattr(self, name))
-        as_positive_number("learning_rate", self.learning_rate)
+        as_learning_rate("learning_rate", self.learning_rate)
         if self.compile_mode not in COMPILE_MODES:
             raise ValueError(f"compile_mode must be one of {COMPILE_MODES}, got {self.compile_mode!r}")
         if any(not 0 < e < self.epochs for e in self.refine_at):
@@ -137,16 +137,7 @@ def _save(path: Path, model: ContinuousNet, optimizer: torch.optim.Optimizer | N
 
 def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> tuple[ContinuousNet, dict[str, Any]]:
     """A ContinuousNet saved by :func:`train_classifier` (weights only: no pickle) and its saved state."""
-    import pickle
-
-    try:
-        saved = torch.load(path, weights_only=True, map_location=device)
-    except FileNotFoundError:
-        raise
-    except (EOFError, pickle.UnpicklingError, RuntimeError, OSError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{path}: not a ContinuousNet checkpoint written by dynlearn (empty, truncated or another "
-                         f"format: {first})") from None
+    saved = load_tensors(path, "a ContinuousNet checkpoint written by dynlearn", map_location=device)
     if not isinstance(saved, dict) or not {"config", "model"} <= set(saved):
         raise ValueError(f"{path}: not a ContinuousNet checkpoint written by dynlearn (no 'config' and 'model')")
     try:

@@ -19,8 +19,8 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from dynlearn._checks import as_integer, as_number_in, as_positive_number
-from dynlearn._files import atomic_write, restore_random_state
+from dynlearn._checks import as_integer, as_learning_rate, as_number_in
+from dynlearn._files import atomic_write, load_checkpoint, restore_random_state
 from dynlearn.integration.rollout import rollout
 from dynlearn.integration.tableau import ButcherTableau
 from dynlearn.progress import progress as progress_display
@@ -68,7 +68,7 @@ class TrainingSettings:
         for name in ("iterations", "patience", "checkpoint_every"):
             as_integer(name, getattr(self, name))
         for name in ("learning_rate", "final_learning_rate"):
-            as_positive_number(name, getattr(self, name))
+            as_learning_rate(name, getattr(self, name))
         if self.batch_size is not None:
             as_integer("batch_size (or None: full batch)", self.batch_size)
         as_number_in("min_improvement", self.min_improvement, 0.0, 1.0)
@@ -121,7 +121,8 @@ def train(module: nn.Module, loss: Loss, n_samples: int, settings: TrainingSetti
     start_iteration = 0
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
-        saved = torch.load(path, weights_only=True)
+        saved = load_checkpoint(path, ("model", "optimizer", "schedule", "losses", "best_loss", "best_iteration",
+                                       "best_state", "rng"), "a trained field")
         module.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         schedule.load_state_dict(saved["schedule"])
@@ -273,7 +274,8 @@ def train_ensemble(ensemble: nn.Module, loss: Callable[[torch.Tensor | None], to
     }
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
-        saved = torch.load(path, weights_only=True, map_location=parameters[0].device)
+        saved = load_checkpoint(path, ("parameters", "generators", "state"), "an ensemble's training",
+                                map_location=parameters[0].device)
         with torch.no_grad():
             for p, value in zip(parameters, saved["parameters"]):
                 p.copy_(value)
