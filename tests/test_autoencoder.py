@@ -267,6 +267,17 @@ def test_short_training_lowers_the_loss_and_keeps_the_aware_map_stable():
         train_autoencoder(PhysicsAwareAutoencoder(64, latent=6), bad, settings=AutoencoderTrainingSettings(epochs=1, progress=False))
 
 
+def test_training_that_diverges_stops_in_one_line_and_saves_nothing(tmp_path):
+    """kappa = 1e300 makes the first step's gradient infinite: the prior then meets a NaN Omega; the trainer says
+    that the weights stopped being finite (not that Omega, which the user never gave, is bad) and writes nothing."""
+    windows = snapshot_windows(travelling_waves(60, 32).float(), 2)
+    checkpoint = tmp_path / "checkpoint.pt"
+    with pytest.raises(FloatingPointError, match="stopped being finite in epoch 0; lower the learning rate or kappa"):
+        train_autoencoder(PhysicsAwareAutoencoder(32, latent=4, seed=1), windows, AutoencoderLoss(kappa=1e300),
+                          AutoencoderTrainingSettings(epochs=3, batch_size=16, progress=False), checkpoint=checkpoint)
+    assert not checkpoint.exists()
+
+
 def test_resumed_training_continues_exactly_where_it_stopped(tmp_path):
     windows = snapshot_windows(travelling_waves(60, 32).float(), 2)
     straight = PhysicsAwareAutoencoder(32, latent=4, seed=1)

@@ -33,6 +33,7 @@ atomically (``cells/KEY.json`` and the trained network ``models/KEY.pt``); a gro
 from __future__ import annotations
 
 import dataclasses
+import contextlib
 import hashlib
 import json
 import math
@@ -981,6 +982,8 @@ def _run_cells(grid: SweepGrid, folder: Path | None, backend: str, workers: int,
                          baseline or {}, time.perf_counter() - began)
     if folder is not None:
         result.write(folder)
+        with contextlib.suppress(OSError):
+            (folder / "checkpoints").rmdir()  # every group finished: no checkpoint is left in it
     return result
 
 

@@ -117,6 +117,9 @@ def train_autoencoder(
 
     saved_epochs = [history.epochs]
 
+    def kept_text() -> str:
+        return f"the last checkpoint (epoch {saved_epochs[0]}) is kept; " if path is not None and path.exists() else ""
+
     n = windows.shape[0]
     bar = progress_display(range(history.epochs, settings.epochs), description=settings.description,
                            enabled=settings.progress, initial=history.epochs, total=settings.epochs, unit="epoch")
@@ -128,7 +131,13 @@ def train_autoencoder(
         for start in range(0, n, settings.batch_size):
             batch = windows[order[start:start + settings.batch_size]]
             optimizer.zero_grad(set_to_none=True)
-            terms = loss.terms(model, batch)
+            try:
+                terms = loss.terms(model, batch)
+            except ValueError:  # the prior refuses an Omega that is not finite: say why it is not
+                if all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                    raise
+                raise FloatingPointError(f"{settings.description}: the weights stopped being finite in epoch {epoch}; "
+                                         f"{kept_text()}lower the learning rate or kappa, or check the data") from None
             value = terms["prediction"] + loss.reconstruction * terms["reconstruction"] + loss.kappa * terms["prior"]
             value.backward()
             optimizer.step()
@@ -138,11 +147,10 @@ def train_autoencoder(
         schedule.step()
         values = totals.tolist()  # one synchronisation per epoch
         if not all(math.isfinite(v) for v in values):
-            kept = f"the last checkpoint (epoch {saved_epochs[0]}) is kept; " if path is not None else ""
             raise FloatingPointError(
                 f"{settings.description}: the loss became {values[0]:.3g} in epoch {epoch} (prediction "
                 f"{values[1]:.3g}, reconstruction {values[2]:.3g}, prior {values[3]:.3g} times kappa = {loss.kappa:g}); "
-                f"{kept}lower the learning rate or kappa, or check the data")
+                f"{kept_text()}lower the learning rate or kappa, or check the data")
         history.loss.append(values[0])
         history.prediction.append(values[1])
         history.reconstruction.append(values[2])
