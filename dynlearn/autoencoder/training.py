@@ -107,8 +107,8 @@ def train_autoencoder(
     def save() -> None:
         if path is not None:
             if not all(bool(torch.isfinite(value).all()) for value in model.state_dict().values()):
-                raise FloatingPointError(f"{settings.description}: a weight stopped being finite; the last checkpoint "
-                                         f"(epoch {saved_epochs[0]}) is kept; lower the learning rate")
+                raise FloatingPointError(f"{settings.description}: a weight stopped being finite; {kept_text()}lower "
+                                         f"the learning rate or kappa, or check the data")
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "schedule": schedule.state_dict(), "history": dataclasses.asdict(history),
                      "rng": order_generator.get_state()}
