@@ -9,6 +9,10 @@ and the medians are compared, so machine noise hits all of them alike.
     python benchmarks/rollout_speed.py                      # CPU, batch 256, float32
     python benchmarks/rollout_speed.py --device cuda        # GPU, batch 4096, adds the CUDA-graph replay
 
+Three modes: inference, the recording forward alone, and training (forward + backward of the trajectory's
+sum, against a floor of the 4 x n_steps evaluations and their backward). ``compile=True`` rows time the
+compiled rollout after its compile; the compile time is printed once per mode.
+
 torchdiffeq's fixed-grid "rk4" is the 3/8 rule (dynlearn's "rk38"): same four evaluations per step, so the
 costs compare; the script checks that dynlearn's rk38 reproduces torchdiffeq's numbers.
 """
@@ -42,7 +46,9 @@ def timed(function, device: str) -> float:
     return time.perf_counter() - start
 
 
-def run(device: str, batch: int, n_steps: int, rounds: int, dtype: torch.dtype, grad: bool) -> list[tuple[str, float]]:
+def run(device: str, batch: int, n_steps: int, rounds: int, dtype: torch.dtype, mode: str) -> list[tuple[str, float]]:
+    """Median seconds of each method in ``mode``: "inference" (no_grad), "forward" (autograd recording) or
+    "training" (forward, then backward of the trajectory's sum)."""
     net, x0 = build(batch, device, dtype)
     dt = 0.01
 
@@ -52,33 +58,55 @@ def run(device: str, batch: int, n_steps: int, rounds: int, dtype: torch.dtype, 
     grid = dynlearn.time_grid(0.0, dt, n_steps, dtype=dtype, device=device)
 
     def floor():
-        if grad:  # a recording rollout keeps every evaluation's graph alive until backward: so does the floor
-            return [net(x0) for _ in range(4 * n_steps)]
-        for _ in range(4 * n_steps):
-            net(x0)
+        if mode == "inference":
+            for _ in range(4 * n_steps):
+                net(x0)
+            return None
+        # a recording rollout keeps every evaluation's graph alive until backward: so does the floor
+        outputs = [net(x0) for _ in range(4 * n_steps)]
+        if mode == "training":
+            torch.stack(outputs).sum().backward()
+        return outputs
+
+    def trained(rollout):  # in training mode, the backward of the trajectory's sum follows the rollout
+        def method():
+            trajectory = rollout()
+            if mode == "training":
+                trajectory.sum().backward()
+        return method
 
     methods = {
         "bare MLP, 4 x steps evaluations (floor)": floor,
-        "dynlearn.rollout rk4": lambda: dynlearn.rollout(field, x0, 0.0, dt, n_steps, "rk4"),
-        "torchdiffeq.odeint rk4 (3/8 rule), fixed grid": lambda: torchdiffeq.odeint(field, x0, grid, method="rk4"),
+        "dynlearn.rollout rk4": trained(lambda: dynlearn.rollout(field, x0, 0.0, dt, n_steps, "rk4")),
+        "dynlearn.rollout rk4, compile=True": trained(
+            lambda: dynlearn.rollout(field, x0, 0.0, dt, n_steps, "rk4", compile=True)),
+        "torchdiffeq.odeint rk4 (3/8 rule), fixed grid": trained(
+            lambda: torchdiffeq.odeint(field, x0, grid, method="rk4")),
     }
-    if device == "cuda" and not grad:
+    if device == "cuda" and mode == "inference":
         methods["dynlearn.rollout rk4, cuda_graph=True"] = lambda: dynlearn.rollout(
             field, x0, 0.0, dt, n_steps, "rk4", cuda_graph=True
         )
 
-    context = torch.enable_grad if grad else torch.no_grad
+    context = torch.no_grad if mode == "inference" else torch.enable_grad
     with context():
         # agreement first: the same scheme gives the same numbers
         ours = dynlearn.rollout(field, x0, 0.0, dt, n_steps, "rk38")
         theirs = torchdiffeq.odeint(field, x0, grid, method="rk4")
         difference = ((ours - theirs).abs().max() / theirs.abs().max()).item()
+        print(f"dynlearn rk38 vs torchdiffeq rk4: max relative difference = {difference:.2e}")
+        eager = dynlearn.rollout(field, x0, 0.0, dt, n_steps, "rk4")
+        began = time.perf_counter()
+        compiled = dynlearn.rollout(field, x0, 0.0, dt, n_steps, "rk4", compile=True)
+        if mode == "training":
+            compiled.sum().backward()
+        print(f"compile=True: first call (the compile) {time.perf_counter() - began:.1f} s; max relative difference "
+              f"to eager = {((eager - compiled).abs().max() / eager.abs().max()).item():.2e}")
         if "dynlearn.rollout rk4, cuda_graph=True" in methods:
-            eager = dynlearn.rollout(field, x0, 0.0, dt, n_steps, "rk4")
             graphed = dynlearn.rollout(field, x0, 0.0, dt, n_steps, "rk4", cuda_graph=True)
             graph_difference = ((eager - graphed).abs().max() / eager.abs().max()).item()
             print(f"cuda_graph vs eager rk4: max relative difference = {graph_difference:.2e}")
-        print(f"dynlearn rk38 vs torchdiffeq rk4: max relative difference = {difference:.2e}")
+        del eager, compiled
         names = list(methods)
         for name in names:  # warm-up (and CUDA-graph capture)
             methods[name]()
@@ -87,6 +115,7 @@ def run(device: str, batch: int, n_steps: int, rounds: int, dtype: torch.dtype, 
             shift = round_index % len(names)
             for name in names[shift:] + names[:shift]:
                 samples[name].append(timed(methods[name], device))
+                net.zero_grad(set_to_none=True)
     return [(name, statistics.median(values)) for name, values in samples.items()]
 
 
@@ -116,9 +145,10 @@ def main() -> None:
     print(f"torch {torch.__version__}, torchdiffeq {torchdiffeq.__version__ if hasattr(torchdiffeq, '__version__') else '?'}, "
           f"dynlearn {dynlearn.__version__}; {device_name}")
     print(f"2-50-2 tanh MLP, batch {batch}, {args.steps} RK4 steps, {args.dtype}, median of {args.rounds} rounds")
-    for grad in (False, True):
-        mode = "autograd recording (training forward)" if grad else "inference (torch.no_grad)"
-        report(mode, run(args.device, batch, args.steps, args.rounds, dtype, grad))
+    titles = {"inference": "inference (torch.no_grad)", "forward": "autograd recording (training forward)",
+              "training": "training: forward + backward of the trajectory's sum"}
+    for mode, title in titles.items():
+        report(title, run(args.device, batch, args.steps, args.rounds, dtype, mode))
 
 
 if __name__ == "__main__":

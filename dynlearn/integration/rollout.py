@@ -18,6 +18,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from dynlearn._checks import as_finite_time, as_positive_step, as_step_count, check_state
+from dynlearn.integration import compiled
 from dynlearn.integration.cuda_graphs import graphed_rollout
 from dynlearn.integration.step_plan import StepPlan, step_plan
 from dynlearn.integration.tableau import ButcherTableau
@@ -105,6 +106,7 @@ def rollout(
     checkpoint_every: int | None = None,
     allow_nonfinite: bool = False,
     cuda_graph: bool = False,
+    compile: bool = False,
 ) -> torch.Tensor:
     """Integrate dx/dt = f(t, x) from x(t0) = x0 with ``n_steps`` fixed steps of size ``dt``.
 
@@ -128,6 +130,13 @@ def rollout(
             The capture is cached per ``f`` and (shape, dtype, device, t0, dt, n_steps, scheme) and replayed
             while ``f`` keeps its parameter tensors (updating them in place, as optimizers do, is fine).
             The captured kernels are the eager ones, so the numbers agree with the eager path to round-off.
+        compile: run the steps through ``torch.compile``, in chunks of
+            :data:`~dynlearn.integration.compiled.CHUNK_STEPS` unrolled steps compiled once per ``f``, scheme,
+            state shape, dtype and device (not per dt or t0: they are inputs of the compiled code), for
+            inference and for training (the backward is compiled too). Equal to the eager path to round-off.
+            Worth it for many rollouts with one ``f`` (the compile takes seconds to tens of seconds; see
+            ``benchmarks/rollout_speed.py``); keep ``f`` the same object between calls, as the compiled code is
+            cached with it.
 
     Returns:
         The trajectory, shape ``(n_steps + 1, *x0.shape)``: entry k is the state at t0 + k*dt, entry 0 is x0.
@@ -142,6 +151,8 @@ def rollout(
         if checkpoint_every == 0:
             raise ValueError("checkpoint_every must be a positive number of steps (or None for no checkpointing)")
     alphas = plan.scaled(dt)
+    if compile and (cuda_graph or checkpoint_every is not None):
+        raise ValueError("compile=True runs its own chunks; it cannot be combined with cuda_graph or checkpoint_every")
     if cuda_graph:
         if checkpoint_every is not None:
             raise ValueError("cuda_graph=True is for inference; it cannot be combined with checkpoint_every")
@@ -156,6 +167,8 @@ def rollout(
     # x_{k+1} = x_k + dt sum_i b_i k_i starts from x_k, and NaN or inf plus anything is NaN or inf: an entry
     # that stops being finite stays so. Checking the last state of each chunk therefore catches every
     # blow-up, at the cost of one small reduction per chunk.
+    if compile:
+        return _compiled_rollout(f, x0, t0, dt, n_steps, plan, allow_nonfinite)
     chunk_length = checkpoint_every or _CHUNK
     states = [x0]
     x = x0
@@ -173,4 +186,32 @@ def rollout(
         if not allow_nonfinite and not bool(torch.isfinite(x).all()):
             _raise_nonfinite(torch.stack(chunk), first_step, t0, dt)
         states.extend(chunk)
+    return torch.stack(states)
+
+
+def _compiled_rollout(f: VectorField, x0: torch.Tensor, t0: float, dt: float, n_steps: int, plan: StepPlan,
+                      allow_nonfinite: bool) -> torch.Tensor:
+    """rollout's compile=True path: the first step eager and checked (what f returns), then compiled chunks of
+    CHUNK_STEPS steps, then the remaining steps eager; the state checked finite every _CHUNK steps."""
+    length = compiled.CHUNK_STEPS
+    states = [x0]
+    if n_steps == 0:
+        return torch.stack(states)
+    states.append(plan.advance(f, x0, plan.stage_times(t0, dt, 0, 1, x0)[0], plan.scaled(dt), checked=True))
+    real = x0.real.dtype if x0.is_complex() else x0.dtype
+    alphas = torch.tensor(plan.scaled(dt), dtype=real, device=x0.device)
+    chunk = compiled.compiled_chunk(f, plan, length)
+    first_step, checked_up_to = 1, 0
+    while first_step < n_steps:
+        count = min(length, n_steps - first_step)
+        table = plan.stage_time_table(t0, dt, first_step, count, x0)
+        if count == length:
+            states.extend(chunk(f, states[-1], table, alphas).unbind(0))
+        else:
+            states.extend(plan.integrate(f, states[-1], plan.scaled(dt), table.unbind(0)))
+        first_step += count
+        if not allow_nonfinite and (first_step - checked_up_to >= _CHUNK or first_step == n_steps):
+            if not bool(torch.isfinite(states[-1]).all()):
+                _raise_nonfinite(torch.stack(states[checked_up_to + 1:]), checked_up_to, t0, dt)
+            checked_up_to = first_step
     return torch.stack(states)

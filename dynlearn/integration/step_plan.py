@@ -56,6 +56,7 @@ class StepPlan:
     source: str
     _advance: Callable = dataclasses.field(repr=False, compare=False)
     _advance_checked: Callable = dataclasses.field(repr=False, compare=False)
+    _advance_traced: Callable = dataclasses.field(repr=False, compare=False)
 
     @property
     def evaluations(self) -> int:
@@ -79,6 +80,14 @@ class StepPlan:
         the state's shape, dtype and device (a clear error otherwise)."""
         return (self._advance_checked if checked else self._advance)(f, x, stage_arguments, alphas)
 
+    def advance_traced(self, f: StageFunction, x: torch.Tensor, stage_arguments: Sequence[Any],
+                       alphas: torch.Tensor) -> torch.Tensor:
+        """:meth:`advance` with ``alphas`` a 1-D tensor (``scaled(dt)`` as a tensor of the state's real dtype):
+        the form ``torch.compile`` traces, so that dt is an input of the compiled code, not a constant baked into
+        it (another dt would recompile). Same stages and coefficients; x + alpha k instead of
+        ``torch.add(x, k, alpha=...)``, equal to round-off."""
+        return self._advance_traced(f, x, stage_arguments, alphas)
+
     def integrate(self, f: StageFunction, x: torch.Tensor, alphas: tuple[float, ...],
                   stage_arguments: Sequence[Sequence[Any]], *, check_first: bool = False) -> list[torch.Tensor]:
         """``len(stage_arguments)`` steps from ``x``, step n with ``stage_arguments[n]``; the state after each
@@ -93,16 +102,21 @@ class StepPlan:
             states.append(x)
         return states
 
-    def stage_times(self, t0: float, dt: float, first_step: int, n_steps: int,
-                    like: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+    def stage_time_table(self, t0: float, dt: float, first_step: int, n_steps: int,
+                         like: torch.Tensor) -> torch.Tensor:
         """For steps k = first_step .. first_step + n_steps - 1, the stage times t0 + k dt + c dt of the
-        distinct nodes (0-dim tensors), computed in float64, never accumulated, then cast to the real dtype
-        and the device of ``like``."""
+        distinct nodes, shape ``(n_steps, len(nodes))``, computed in float64, never accumulated, then cast to the
+        real dtype and the device of ``like``."""
         steps = torch.arange(first_step, first_step + n_steps, dtype=torch.float64)
         nodes = torch.tensor(self.nodes, dtype=torch.float64)
         times = (t0 + steps[:, None] * dt) + nodes[None, :] * dt
         real = like.real.dtype if like.is_complex() else like.dtype
-        flat = times.to(dtype=real, device=like.device).reshape(-1).unbind()
+        return times.to(dtype=real, device=like.device)
+
+    def stage_times(self, t0: float, dt: float, first_step: int, n_steps: int,
+                    like: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """:meth:`stage_time_table` as one tuple of 0-dim tensors per step (what :meth:`integrate` takes)."""
+        flat = self.stage_time_table(t0, dt, first_step, n_steps, like).reshape(-1).unbind()
         width = len(self.nodes)
         return [flat[k * width:(k + 1) * width] for k in range(n_steps)]
 
@@ -119,8 +133,10 @@ def _evaluated_stages(tableau: ButcherTableau) -> list[int]:
 
 
 def _step_source(tableau: ButcherTableau, stages: list[int], nodes: tuple[float, ...],
-                 checked: bool) -> tuple[str, tuple[float, ...]]:
-    """Python source of one step, unrolled, and the coefficients it reads (``alphas[m]`` = dt x coefficient m)."""
+                 checked: bool, traced: bool = False) -> tuple[str, tuple[float, ...]]:
+    """Python source of one step, unrolled, and the coefficients it reads (``alphas[m]`` = dt x coefficient m).
+    ``traced``: ``alphas`` is a tensor, and the step is written with out-of-place x + alpha k (what torch.compile
+    traces with dt as an input)."""
     a, b, c = tableau.as_floats()
     coefficients: list[float] = []
 
@@ -132,7 +148,10 @@ def _step_source(tableau: ButcherTableau, stages: list[int], nodes: tuple[float,
     for i in stages:
         couplings = [(j, a[i][j]) for j in range(i) if a[i][j] != 0.0]
         state = "x"
-        if couplings:
+        if couplings and traced:
+            lines.append(f"    x{i} = x + " + " + ".join(f"{alpha(value)} * k{j}" for j, value in couplings))
+            state = f"x{i}"
+        elif couplings:
             j, value = couplings[0]
             lines.append(f"    x{i} = torch.add(x, k{j}, alpha={alpha(value)})")
             for j, value in couplings[1:]:
@@ -142,6 +161,9 @@ def _step_source(tableau: ButcherTableau, stages: list[int], nodes: tuple[float,
         if checked:
             lines.append(f"    check(k{i}, x, {i})")
     weights = [(i, b[i]) for i in stages if b[i] != 0.0]
+    if traced:
+        lines.append("    return x + " + " + ".join(f"{alpha(value)} * k{j}" for j, value in weights))
+        return "\n".join(lines) + "\n", tuple(coefficients)
     j, value = weights[0]
     lines.append(f"    out = torch.add(x, k{j}, alpha={alpha(value)})")
     for j, value in weights[1:]:
@@ -176,14 +198,16 @@ def _plan(tableau: ButcherTableau) -> StepPlan:
     stages = _evaluated_stages(tableau)
     nodes = tuple(dict.fromkeys(c[i] for i in stages))
     functions = {}
-    for checked in (False, True):
-        source, coefficients = _step_source(tableau, stages, nodes, checked)
+    for variant, (checked, traced) in {"plain": (False, False), "checked": (True, False),
+                                       "traced": (False, True)}.items():
+        source, coefficients = _step_source(tableau, stages, nodes, checked, traced)
         namespace = {"torch": torch, "check": _check_derivative}
         exec(compile(source, f"<dynlearn step: {tableau.name}>", "exec"), namespace)  # our own generated code
-        functions[checked] = (namespace["advance"], source)
+        functions[variant] = (namespace["advance"], source)
     return StepPlan(tableau=tableau, stages=tuple(stages), nodes=nodes,
                     stage_nodes=tuple(nodes.index(c[i]) for i in stages), coefficients=coefficients,
-                    source=functions[True][1], _advance=functions[False][0], _advance_checked=functions[True][0])
+                    source=functions["checked"][1], _advance=functions["plain"][0],
+                    _advance_checked=functions["checked"][0], _advance_traced=functions["traced"][0])
 
 
 def step_plan(scheme: str | ButcherTableau) -> StepPlan:
