@@ -53,9 +53,11 @@ def _compile(function: Callable) -> Callable:
     return torch.compile(function, **options)
 
 
-def compiled_chunk(f: Callable, plan: StepPlan, steps: int = CHUNK_STEPS) -> Callable[..., torch.Tensor]:
-    """The compiled chunk of ``steps`` steps of ``plan`` for ``f``, made on first use and cached with ``f``
-    (an ``f`` that cannot be weakly referenced gets a fresh one each time: compile once by keeping it)."""
+def compiled_chunk(f: Callable, plan: StepPlan, steps: int | None = None) -> tuple[Callable[..., torch.Tensor], int]:
+    """The compiled chunk of ``steps`` (default :data:`CHUNK_STEPS`, read at the call) steps of ``plan`` for
+    ``f``, and that number of steps; made on first use and cached with ``f`` (an ``f`` that cannot be weakly
+    referenced gets a fresh one each time: compile once by keeping it)."""
+    steps = CHUNK_STEPS if steps is None else steps
     key = (plan.tableau, steps)
     try:
         per_function = _COMPILED.setdefault(f, {})
@@ -63,4 +65,4 @@ def compiled_chunk(f: Callable, plan: StepPlan, steps: int = CHUNK_STEPS) -> Cal
         per_function = {}
     if key not in per_function:
         per_function[key] = _compile(_chunk_body(plan, steps))
-    return per_function[key]
+    return per_function[key], steps

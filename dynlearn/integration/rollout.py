@@ -18,7 +18,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from dynlearn._checks import as_finite_time, as_positive_step, as_step_count, check_state
-from dynlearn.integration import compiled
+from dynlearn.integration.compiled import compiled_chunk
 from dynlearn.integration.cuda_graphs import graphed_rollout
 from dynlearn.integration.step_plan import StepPlan, step_plan
 from dynlearn.integration.tableau import ButcherTableau
@@ -193,14 +193,13 @@ def _compiled_rollout(f: VectorField, x0: torch.Tensor, t0: float, dt: float, n_
                       allow_nonfinite: bool) -> torch.Tensor:
     """rollout's compile=True path: the first step eager and checked (what f returns), then compiled chunks of
     CHUNK_STEPS steps, then the remaining steps eager; the state checked finite every _CHUNK steps."""
-    length = compiled.CHUNK_STEPS
     states = [x0]
     if n_steps == 0:
         return torch.stack(states)
     states.append(plan.advance(f, x0, plan.stage_times(t0, dt, 0, 1, x0)[0], plan.scaled(dt), checked=True))
     real = x0.real.dtype if x0.is_complex() else x0.dtype
     alphas = torch.tensor(plan.scaled(dt), dtype=real, device=x0.device)
-    chunk = compiled.compiled_chunk(f, plan, length)
+    chunk, length = compiled_chunk(f, plan)
     first_step, checked_up_to = 1, 0
     while first_step < n_steps:
         count = min(length, n_steps - first_step)
