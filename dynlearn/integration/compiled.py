@@ -25,8 +25,9 @@ from dynlearn.integration.step_plan import StepPlan
 
 __all__ = ["CHUNK_STEPS", "compiled_chunk"]
 
-#: Steps unrolled in one compiled chunk. Compile time grows with it (16 RK4 steps of a 2-50-2 MLP: ~10 s for
-#: inference, ~30 s with the backward on 2 CPU cores); the steps beyond a whole number of chunks run eager.
+#: Steps unrolled in one compiled chunk. Compile time grows with it (16 RK4 steps of a 2-50-2 MLP on 2 CPU cores,
+#: Inductor's disk cache cold: 11-19 s for inference, 27 s with the backward; 4 steps: 4 s and 9 s, and slower
+#: rollouts); the first step (which checks f) and the steps beyond a whole number of chunks run eager.
 CHUNK_STEPS = 16
 
 # f -> {(tableau, steps): compiled chunk}; the entries die with f.
