@@ -234,6 +234,15 @@ def test_bad_state_time_and_scheme_are_refused():
     assert calls[0] == 0
 
 
+def test_a_time_grid_that_cannot_fit_and_an_embedded_loss_at_dt_0_are_refused_when_asked_for():
+    from dynlearn import MLP, NeuralVectorField, embedded_loss, time_grid
+
+    with pytest.raises(ValueError, match="time_grid: 1e\\+30 times needs about"):
+        time_grid(0.0, 1e-300, 10**30)
+    with pytest.raises(ValueError, match="dt must be a finite number > 0, got 0.0"):
+        embedded_loss(NeuralVectorField(MLP(2, 2)), torch.ones(5, 2), torch.ones(5, 1, 2), 0.0)
+
+
 def test_a_vector_field_of_the_wrong_shape_dtype_or_type_is_named():
     with pytest.raises(ValueError, match=r"f returned shape \(2,\) for a state of shape \(4, 2\)"):
         rollout(lambda t, x: x[0], torch.ones(4, 2), 0.0, 0.1, 3)

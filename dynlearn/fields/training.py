@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from dynlearn._checks import as_integer, as_learning_rate, as_number_in
+from dynlearn._checks import as_integer, as_learning_rate, as_number_in, as_positive_step
 from dynlearn._files import atomic_write, load_checkpoint, restore_random_state
 from dynlearn.integration.rollout import rollout
 from dynlearn.integration.tableau import ButcherTableau
@@ -189,6 +189,7 @@ def embedded_loss(
         raise ValueError(f"targets must be (N, S, *state) for starts (N, *state); got {tuple(targets.shape)} and "
                          f"{tuple(starts.shape)}")
     steps = targets.shape[1]
+    dt = as_positive_step("dt", dt)
     scheme_list = list(schemes)
     if not scheme_list:
         raise ValueError("schemes is empty")

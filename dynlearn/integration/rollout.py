@@ -17,7 +17,8 @@ from typing import Callable
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from dynlearn._checks import as_finite_time, as_positive_step, as_step_count, check_state
+from dynlearn._checks import (as_finite_time, as_positive_step, as_step_count, check_allocation, check_state,
+                              count_text)
 from dynlearn.integration.compiled import compiled_chunk
 from dynlearn.integration.cuda_graphs import graphed_rollout
 from dynlearn.integration.step_plan import StepPlan, step_plan
@@ -74,6 +75,8 @@ def time_grid(
     t0 = as_finite_time("t0", t0)
     dt = as_positive_step("dt", dt)
     n_steps = as_step_count("n_steps", n_steps)
+    if n_steps > 10**7:  # a size worth asking the machine about (reading its free memory costs microseconds)
+        check_allocation(f"time_grid: {count_text(n_steps + 1)} times", 16.0 * (n_steps + 1), "ask for fewer steps")
     steps = torch.arange(n_steps + 1, dtype=torch.float64)
     return (t0 + steps * dt).to(dtype=dtype, device=device)
 
