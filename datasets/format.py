@@ -172,6 +172,8 @@ def write_dataset(path: str | os.PathLike, dataset: TrajectoryDataset, *, overwr
 
     from dynlearn import __version__
 
+    if not isinstance(dataset, TrajectoryDataset):
+        raise TypeError(f"dataset must be a TrajectoryDataset, got {type(dataset).__name__}")
     target = Path(path)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass overwrite=True (or --overwrite) to replace it")

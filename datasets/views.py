@@ -44,6 +44,13 @@ def split_trajectories(
     return tuple(parts)
 
 
+def _check_dataset(dataset: object) -> TrajectoryDataset:
+    if not isinstance(dataset, TrajectoryDataset):
+        raise TypeError(f"dataset must be a TrajectoryDataset (read_dataset, generate_dataset), got "
+                        f"{type(dataset).__name__}")
+    return dataset
+
+
 def _select(dataset: TrajectoryDataset, trajectories: torch.Tensor | Sequence[int] | None) -> torch.Tensor:
     if trajectories is None:
         return dataset.states
@@ -63,6 +70,7 @@ class StepWindows(torch.utils.data.Dataset):
     def __init__(
         self, dataset: TrajectoryDataset, steps: int, trajectories: torch.Tensor | Sequence[int] | None = None
     ) -> None:
+        _check_dataset(dataset)
         as_integer("steps", steps)
         if steps >= dataset.n_times:
             raise ValueError(f"steps = {steps} needs trajectories of more than {steps} times; they have {dataset.n_times}")
@@ -107,7 +115,7 @@ class WholeTrajectories(torch.utils.data.Dataset):
     """Whole trajectories ``(n_times, *state_shape)``, one per item; ``times`` is the shared grid."""
 
     def __init__(self, dataset: TrajectoryDataset, trajectories: torch.Tensor | Sequence[int] | None = None) -> None:
-        self.states = _select(dataset, trajectories)
+        self.states = _select(_check_dataset(dataset), trajectories)
         self.times = dataset.times
 
     def __len__(self) -> int:

@@ -169,7 +169,14 @@ def test_writing_refuses_inconsistent_content_before_touching_disk(tmp_path):
     shifted = TrajectoryDataset(**{**dataset.__dict__, "times": dataset.times * 1.01})
     with pytest.raises(DatasetFormatError, match="not the grid"):
         write_dataset(tmp_path / "x.h5", shifted)
+    with pytest.raises(TypeError, match="dataset must be a TrajectoryDataset, got dict"):
+        write_dataset(tmp_path / "x.h5", dataset.__dict__)
     assert not list(tmp_path.iterdir())
+    from dynlearn.datasets.views import OneStepPairs, WholeTrajectories
+
+    for view in (OneStepPairs, WholeTrajectories):
+        with pytest.raises(TypeError, match="dataset must be a TrajectoryDataset"):
+            view(str(tmp_path / "x.h5"))  # a path is not a dataset: read_dataset it first
 
 
 def test_generation_refuses_bad_input_before_any_work():
