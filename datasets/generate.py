@@ -13,6 +13,7 @@ import math
 
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 import torch
 
 from dynlearn._checks import as_integer, check_allocation, count_text, steps_in
@@ -22,8 +23,6 @@ from dynlearn.systems.base import System
 from .format import TrajectoryDataset
 
 if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
-
     from dynlearn.systems.cylinder import CylinderPreset
 
 __all__ = ["generate_dataset", "generate_cylinder_dataset", "generate_synthetic_sst_dataset", "synthetic_sst_dates"]
@@ -85,7 +84,8 @@ def generate_dataset(
     if method == "analytical":
         if not system.has_solution:
             raise ValueError(f"{system.name} has no analytical solution; use method='numerical'")
-        x0, states = system.analytical_trajectories(times, initial_conditions, n, generator)
+        with np.errstate(all="ignore"):  # an overflow gives inf or NaN, refused below with its cause
+            x0, states = system.analytical_trajectories(times, initial_conditions, n, generator)
         details = {"kind": "analytical", **system.analytical_details()}
     else:
         from dynlearn.progress import progress as progress_display
@@ -109,6 +109,9 @@ def generate_dataset(
             raise ValueError(f"{system.name}: the solution from the initial state {start[worst].tolist()} starts at "
                              f"{states[worst, 0].tolist()} or is not finite: the system maps that state elsewhere "
                              f"(off its constraint, or too large for float64 arithmetic); give a state it takes as is")
+    if not bool(torch.isfinite(states).all()):
+        raise ValueError(f"{system.name}: the solution is not finite (NaN or inf) with parameters {system.parameters()}:"
+                         f" too large for float64 arithmetic; choose smaller parameters or states")
     return TrajectoryDataset(
         states=states,
         times=times,
@@ -210,8 +213,6 @@ def generate_cylinder_dataset(
 def synthetic_sst_dates(start: str = "2012-01-01", years: int = 6) -> "tuple[np.datetime64, np.datetime64]":
     """The first and last day (numpy datetime64[D], both included) of ``years`` calendar years of daily fields
     from ``start``: 2012-01-01 and 6 years give 2012-01-01 .. 2017-12-31."""
-    import numpy as np
-
     as_integer("synthetic SST: years", years)
     try:
         first = np.datetime64(start, "D")

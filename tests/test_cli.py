@@ -200,6 +200,11 @@ def test_a_bug_or_exhausted_memory_ends_in_one_line(monkeypatch, capsys, error, 
     (["manifest", "a-file"], "a-file: not a ContinuousNet checkpoint written by dynlearn (empty, truncated or"),
     (["train", "continuousnet", "--data", "nothere", "-o", "run"], "nothere: no such folder; image data are"),
     (["info", ""], "'': no such dataset file"),
+    # a third audit: work the sizes did not cover, numbers too large for float64
+    (["sweep", "--t-final", "1e9", "--dt-train", "0.4"], "the evaluation's finest rung"),
+    (["sweep", "--widths", "10000000000", "--dt-train", "0.4"], "(width 10000000000)"),
+    (["demo", "--coarsest-steps", "100000000000", "-o", "demo"], "rollout: 100000000001 states of 2 values needs"),
+    (["generate", "pendulum", "--gravity", "1e308", "--t-final", "1", "-o", "p.h5"], "the solution is not finite"),
 ])
 def test_bad_requests_end_in_one_line_before_any_work(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from dynlearn._checks import (as_integer, as_learning_rate, as_number_in, as_positive_number, check_allocation,
-                             steps_in)
+                             count_text, steps_in)
 from dynlearn._files import atomic_write, folder_lock, load_checkpoint
 from dynlearn.fields.ensemble import EnsembleMLP, EnsembleVectorField, ensemble_embedded_loss
 from dynlearn.fields.models import MLP
@@ -909,9 +909,16 @@ def run_sweep(grid: SweepGrid = SweepGrid(), output: str | Path | None = None, *
         raise ValueError("extend and overwrite exclude each other: extend keeps finished cells, overwrite drops them")
     pairs = max(round(t / dt) for t in grid.training_times for dt in grid.training_dts)
     members = min(grid.group_size, len(grid.cells()))
-    check_allocation(f"a group of {members} trainings on up to {pairs} pairs each",  # starts, successors, minibatch
-                     3 * 8.0 * members * pairs * len(grid.initial_state),
-                     "ask for fewer pairs (a larger dt_train or shorter training times) or a smaller group_size")
+    d, width = len(grid.initial_state), max(grid.widths)
+    weights = width * (d + 1) + d * (width + 1) + (grid.depth - 1) * width * (width + 1)
+    # starts, successors, minibatch; the stacked weights with their gradients, Adam's moments and the best ones
+    check_allocation(f"a group of {members} trainings (width {width}) on up to {count_text(pairs)} pairs each",
+                     3 * 8.0 * members * pairs * d + 6 * 8.0 * members * weights,
+                     "ask for fewer pairs (a larger dt_train or shorter training times), narrower networks or a "
+                     "smaller group_size")
+    finest = max(evaluation_ladder(grid))  # the reference solution is taken at every time of a rung
+    check_allocation(f"the evaluation's finest rung, {count_text(finest)} steps of dt = {grid.t_final / finest:.3g}",
+                     3 * 8.0 * (finest + 1) * d, "raise finest_dt or shorten t_final")
     folder = Path(output) if output is not None else None
     if folder is None:
         return _run_cells(grid, None, backend, workers, ray_address, device, show_progress, began)

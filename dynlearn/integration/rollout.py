@@ -153,6 +153,10 @@ def rollout(
         checkpoint_every = as_step_count("checkpoint_every", checkpoint_every)
         if checkpoint_every == 0:
             raise ValueError("checkpoint_every must be a positive number of steps (or None for no checkpointing)")
+    values = (n_steps + 1) * x0.numel()
+    if values > 10**7:  # the trajectory, and the stack that returns it: refused before the work if it cannot fit
+        check_allocation(f"rollout: {count_text(n_steps + 1)} states of {x0.numel()} values",
+                         2.0 * values * x0.element_size(), "ask for fewer steps or a smaller batch")
     alphas = plan.scaled(dt)
     if compile and (cuda_graph or checkpoint_every is not None):
         raise ValueError("compile=True runs its own chunks; it cannot be combined with cuda_graph or checkpoint_every")
