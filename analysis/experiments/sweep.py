@@ -911,9 +911,12 @@ def run_sweep(grid: SweepGrid = SweepGrid(), output: str | Path | None = None, *
     members = min(grid.group_size, len(grid.cells()))
     d, width = len(grid.initial_state), max(grid.widths)
     weights = width * (d + 1) + d * (width + 1) + (grid.depth - 1) * width * (width + 1)
-    # starts, successors, minibatch; the stacked weights with their gradients, Adam's moments and the best ones
+    batch = min(grid.batch_size, pairs)
+    # starts, successors, minibatch; the stacked weights with their gradients, Adam's moments and the best ones;
+    # the hidden activations of a minibatch, kept for the backward (up to 4 stages per scheme, 2 schemes in a sum)
     check_allocation(f"a group of {members} trainings (width {width}) on up to {count_text(pairs)} pairs each",
-                     3 * 8.0 * members * pairs * d + 6 * 8.0 * members * weights,
+                     3 * 8.0 * members * pairs * d + 6 * 8.0 * members * weights
+                     + 8 * 2 * 8.0 * members * batch * width * grid.depth,
                      "ask for fewer pairs (a larger dt_train or shorter training times), narrower networks or a "
                      "smaller group_size")
     finest = max(evaluation_ladder(grid))  # the reference solution is taken at every time of a rung
