@@ -79,7 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             set_progress_mode(arguments.progress)
         return table[arguments.command](arguments)
-    except (ValueError, TypeError, OSError, OverflowError, FloatingPointError) as error:
+    except OverflowError as error:  # math's own message ("(34, 'Numerical result out of range')") names no cause
+        print(f"{command}: error: a number is beyond float64's range ({error}); choose smaller values", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, OSError, FloatingPointError) as error:
         print(f"{command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C: one line; what was finished is on disk (atomic writes), nothing half-done
@@ -92,8 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         first_line = (str(error).splitlines() or [""])[0][:300]
         if _out_of_memory(error):
-            print(f"{command}: error: out of memory ({type(error).__name__}: {first_line}); ask for less (fewer "
-                  f"trajectories, steps, nodes or members)", file=sys.stderr)
+            print(f"{command}: error: out of memory ({type(error).__name__}: {first_line}); ask for less (smaller "
+                  f"sizes, counts or batches)", file=sys.stderr)
             return 2
         print(f"{command}: internal error, this is a bug: {type(error).__name__}: {first_line} (rerun with "
               f"dynlearn --debug ... or DYNLEARN_DEBUG=1 for the traceback, and report it)", file=sys.stderr)
