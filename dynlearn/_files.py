@@ -105,6 +105,8 @@ def load_tensors(path: str | os.PathLike, what: str, *, map_location: object = N
     except MemoryError:
         raise
     except Exception as error:  # noqa: BLE001 (torch's unpicklers raise many kinds on a foreign file)
+        if "out of memory" in str(error).lower():  # the file is fine, the device is full (map_location="cuda")
+            raise
         if isinstance(error, pickle.UnpicklingError) and "weights only" in str(error).lower():
             reason = ("a torch.save file holding Python objects besides tensors and numbers, which dynlearn never "
                       "unpickles" if zipfile.is_zipfile(source) else "another format, not a torch.save file")
