@@ -206,6 +206,10 @@ def test_a_bug_or_exhausted_memory_ends_in_one_line(monkeypatch, capsys, error, 
     (["demo", "--coarsest-steps", "100000000000", "-o", "demo"], "rollout: 100000000001 states of 2 values needs"),
     (["generate", "pendulum", "--gravity", "1e308", "--t-final", "1", "-o", "p.h5"], "the solution is not finite"),
     (["generate", "oscillator", "--frequency", "1e300", "-o", "o.h5"], "a number is beyond float64's range"),
+    (["train", "continuousnet", "--data", "digits", "-o", "run", "--widths", "1000000", "1000000"],
+     "a ContinuousNet of 1.53e+14 parameters needs about"),
+    (["train", "continuousnet", "--data", "digits", "-o", "run", "--pieces", "1000000"],
+     "the number of pieces must be an integer in [1, 1024], got 1000000"),
 ])
 def test_bad_requests_end_in_one_line_before_any_work(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

@@ -140,6 +140,7 @@ def _run_train_continuousnet(arguments: argparse.Namespace) -> int:
     import contextlib
     import os
 
+    from dynlearn._checks import check_allocation, count_text
     from dynlearn._files import atomic_write, folder_lock
     from dynlearn.continuousnet.network import ContinuousNet
     from dynlearn.continuousnet.training import ClassifierTrainingSettings, initialise_distributed, train_classifier
@@ -156,6 +157,12 @@ def _run_train_continuousnet(arguments: argparse.Namespace) -> int:
     device = initialise_distributed(arguments.device)  # under torchrun: join the group, take this rank's device
     arrays = load_cifar(arguments.data, allow_pickle=True) if arguments.allow_pickle else load_images(arguments.data)
     data = ImageData.from_arrays(arrays, device)
+    with torch.device("meta"):  # the network's size, before any of it is allocated
+        probe = ContinuousNet(data.n_classes, data.image_shape[0], arguments.widths, arguments.pieces, arguments.basis,
+                              arguments.scheme, arguments.steps_per_block)
+    n_parameters = sum(p.numel() for p in probe.parameters())
+    check_allocation(f"a ContinuousNet of {count_text(n_parameters)} parameters",  # weights, gradients, momentum, best
+                     4 * 4.0 * n_parameters, "choose narrower --widths or fewer --pieces")
     torch.manual_seed(arguments.seed)
     model = ContinuousNet(data.n_classes, data.image_shape[0], arguments.widths, arguments.pieces, arguments.basis,
                           arguments.scheme, arguments.steps_per_block)

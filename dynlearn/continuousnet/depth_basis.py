@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from dynlearn._checks import as_integer
+from dynlearn._checks import as_integer, check_allocation
 
 __all__ = ["DepthBasis", "PiecewiseConstant", "PiecewiseLinear", "Legendre", "FAMILIES", "make_basis", "project",
            "stage_times"]
@@ -42,13 +42,18 @@ def stage_times(n_steps: int, nodes: Sequence[Fraction]) -> list[tuple[int, Frac
     return [(n, Fraction(c)) for n in range(n_steps) for c in nodes]
 
 
+#: The most pieces a depth basis takes: far beyond the published runs (1 to 16 pieces), where every projection is a
+#: dense (pieces x pieces) solve and a ContinuousNet holds a set of weights per piece.
+MAXIMUM_PIECES = 1024
+
+
 class DepthBasis(abc.ABC):
     """A finite basis of functions on [0, 1]; ``size`` functions, ``breakpoints`` where they are not smooth."""
 
     name: str
 
     def __init__(self, pieces: int) -> None:
-        self.pieces = as_integer(f"{type(self).__name__}: the number of pieces", pieces)
+        self.pieces = as_integer(f"{type(self).__name__}: the number of pieces", pieces, maximum=MAXIMUM_PIECES)
 
     @property
     @abc.abstractmethod
@@ -200,6 +205,10 @@ def project(coefficients: torch.Tensor, source: DepthBasis, target: DepthBasis) 
     if coefficients.shape[0] != source.size:
         raise ValueError(f"coefficients have {coefficients.shape[0]} rows, the source basis {source} has {source.size}")
     points, factors = _quadrature(source, target)
+    # the basis values at the quadrature points (dense: points x size, each basis) and the mass matrices
+    sizes = source.size + target.size
+    check_allocation(f"projecting depth bases of {source.size} and {target.size} functions",
+                     8.0 * (2 * points.size * sizes + 3 * target.size * sizes), "use fewer pieces")
     source_values = _values(source, points)
     target_values = _values(target, points)
     mass = target_values.T @ (factors[:, None] * target_values)  # (target, target)
