@@ -145,8 +145,9 @@ def ensemble_embedded_loss(
 
     the loss :func:`dynlearn.fields.embedded_loss` gives member m alone (one step, S = 1). ``starts`` and
     ``successors`` are (M, N, d): member m's pairs are the first ``counts[m]`` rows (default: all N; shorter
-    data padded at the end). ``dts`` (M,). Each member's step dt_m enters as the field dt_m G_m stepped at
-    dt = 1, the same Runge-Kutta step (:func:`dynlearn.step_plan`): k~_i = dt_m k_i.
+    data padded at the end). ``dts`` (M,), or (M, N) for a step per pair (irregularly sampled data: pair n of
+    member m is dt_{m, n} apart). Each step enters as the field dt G_m stepped at dt = 1, the same Runge-Kutta
+    step (:func:`dynlearn.step_plan`): k~_i = dt k_i (the field is autonomous, so its stage times do not matter).
     """
     members = ensemble.members
     if starts.shape != successors.shape or starts.ndim != 3 or starts.shape[0] != members:
@@ -155,9 +156,15 @@ def ensemble_embedded_loss(
     plans = [step_plan(scheme) for scheme in schemes]
     if not plans:
         raise ValueError("schemes is empty")
-    steps = torch.as_tensor(dts, dtype=starts.dtype, device=starts.device).reshape(members, 1, 1)
-    if not bool(torch.all(steps > 0)):
-        raise ValueError(f"every member's dt must be > 0, got {steps.flatten().tolist()}")
+    steps = torch.as_tensor(dts, dtype=starts.dtype, device=starts.device)
+    if tuple(steps.shape) not in {(members,), (members, starts.shape[1])}:
+        raise ValueError(f"dts must be (members,) = ({members},) or (members, N) = ({members}, {starts.shape[1]}), "
+                         f"got shape {tuple(steps.shape)}")
+    per_pair = steps.ndim == 2
+    steps = steps[:, :, None] if per_pair else steps.reshape(members, 1, 1)
+    if not bool(torch.all(steps > 0)) or not bool(torch.isfinite(steps).all()):
+        raise ValueError(f"every dt must be finite and > 0, got values from {float(steps.min()):.6g} to "
+                         f"{float(steps.max()):.6g}")
     size = starts.shape[1]
     lengths = torch.as_tensor([size] * members if counts is None else list(counts), device=starts.device)
     if lengths.shape != (members,) or bool(torch.any(lengths < 1)) or bool(torch.any(lengths > size)):
@@ -165,19 +172,21 @@ def ensemble_embedded_loss(
     full = bool(torch.all(lengths == size))
     mask = (torch.arange(size, device=starts.device)[None, :] < lengths[:, None]).to(starts.dtype)
 
-    def scaled(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return steps * ensemble(x)
-
     stage_arguments = {id(plan): plan.stage_times(0.0, 1.0, 0, 1, starts)[0] for plan in plans}
 
     def loss(index: torch.Tensor | None) -> torch.Tensor:
         if index is None:
-            x, y, weight = starts, successors, mask
+            x, y, weight, step_sizes = starts, successors, mask, steps
         else:  # (M, B): member m's sample numbers, -1 where it has fewer than B
             valid = index >= 0
             gather = index.clamp(min=0)[:, :, None].expand(-1, -1, starts.shape[2])
             x, y = torch.gather(starts, 1, gather), torch.gather(successors, 1, gather)
+            step_sizes = torch.gather(steps, 1, index.clamp(min=0)[:, :, None]) if per_pair else steps
             weight = valid.to(starts.dtype)  # no data-dependent branch: the loss compiles to one graph
+
+        def scaled(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+            return step_sizes * ensemble(x)
+
         total = starts.new_zeros(members)
         for plan in plans:
             predicted = plan.advance(scaled, x, stage_arguments[id(plan)], plan.scaled(1.0))

@@ -181,19 +181,22 @@ class EmbeddedModel(nn.Module):
         self.scheme = get_tableau(scheme).name if isinstance(scheme, str) else scheme
         self.dt = as_positive_step("dt", dt)
 
-    def forward(self, x: torch.Tensor, dt: float | None = None, scheme: str | ButcherTableau | None = None) -> torch.Tensor:
-        """One step x_k -> x_{k+1}."""
+    def forward(self, x: torch.Tensor, dt: float | torch.Tensor | None = None,
+                scheme: str | ButcherTableau | None = None) -> torch.Tensor:
+        """One step x_k -> x_{k+1}; ``dt`` a number or a ``(batch,)`` tensor, one step per element (see
+        :func:`dynlearn.step`)."""
         return step(self.vector_field, 0.0, x, self.dt if dt is None else dt, self.scheme if scheme is None else scheme)
 
     def rollout(
         self,
         x0: torch.Tensor,
         n_steps: int,
-        dt: float | None = None,
+        dt: float | torch.Tensor | None = None,
         scheme: str | ButcherTableau | None = None,
         **options,
     ) -> torch.Tensor:
-        """``(n_steps + 1, *x0.shape)`` from x0 (see :func:`dynlearn.rollout` for ``options``)."""
+        """``(n_steps + 1, *x0.shape)`` from x0 (see :func:`dynlearn.rollout` for ``options``; ``dt`` may be a
+        ``(batch,)`` tensor, each element on its own grid)."""
         return rollout(self.vector_field, x0, 0.0, self.dt if dt is None else dt, n_steps,
                        self.scheme if scheme is None else scheme, **options)
 

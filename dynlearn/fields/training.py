@@ -21,7 +21,7 @@ from torch import nn
 
 from dynlearn._checks import as_integer, as_learning_rate, as_number_in, as_positive_step
 from dynlearn._files import atomic_write, load_checkpoint, restore_random_state
-from dynlearn.integration.rollout import rollout
+from dynlearn.integration.rollout import rollout, step
 from dynlearn.integration.tableau import ButcherTableau
 from dynlearn.progress import progress as progress_display
 
@@ -176,30 +176,51 @@ def embedded_loss(
     vector_field: nn.Module,
     starts: torch.Tensor,
     targets: torch.Tensor,
-    dt: float,
+    dt: float | torch.Tensor,
     schemes: Sequence[str | ButcherTableau] = ("rk4",),
 ) -> Loss:
     """Mean squared error of S-step predictions of ``vector_field`` inside each scheme, summed over schemes.
 
-    ``starts`` is ``(N, *state)``, ``targets`` ``(N, S, *state)`` (the S states that follow each start, dt
-    apart): loss = sum_schemes mean_{n, s} ||x_hat_{n, s} - x_{n, s}||^2 / dim. Summing several schemes on the
-    same field (e.g. midpoint + RK4) keeps it from fitting the error of one scheme.
+    ``starts`` is ``(N, *state)``, ``targets`` ``(N, S, *state)`` (the S states that follow each start):
+    loss = sum_schemes mean_{n, s} ||x_hat_{n, s} - x_{n, s}||^2 / dim. Summing several schemes on the same
+    field (e.g. midpoint + RK4) keeps it from fitting the error of one scheme.
+
+    ``dt``: the step between successive states: one number for all; a tensor ``(N,)``, sample n's own step
+    (irregularly sampled pairs, or windows on a sample's own uniform grid); or ``(N, S)``, the step before each
+    target (irregular windows: x_hat_{n, s} = Step(x_hat_{n, s-1}, dt[n, s])).
     """
     if targets.ndim != starts.ndim + 1 or targets.shape[0] != starts.shape[0] or targets.shape[2:] != starts.shape[1:]:
         raise ValueError(f"targets must be (N, S, *state) for starts (N, *state); got {tuple(targets.shape)} and "
                          f"{tuple(starts.shape)}")
     steps = targets.shape[1]
-    dt = as_positive_step("dt", dt)
+    if isinstance(dt, torch.Tensor) and dt.ndim > 0:
+        if tuple(dt.shape) not in {(starts.shape[0],), (starts.shape[0], steps)}:
+            raise ValueError(f"dt must be a number, or a tensor of shape (N,) = ({starts.shape[0]},) or (N, S) = "
+                             f"({starts.shape[0]}, {steps}), got shape {tuple(dt.shape)}")
+        if not bool(torch.isfinite(dt).all()) or not bool((dt > 0).all()):
+            raise ValueError("dt must hold finite step sizes > 0")
+        dt = dt.to(starts.device)
+    else:
+        dt = as_positive_step("dt", dt)
     scheme_list = list(schemes)
     if not scheme_list:
         raise ValueError("schemes is empty")
 
+    def predict(x: torch.Tensor, step_sizes: float | torch.Tensor, scheme: str | ButcherTableau) -> torch.Tensor:
+        if isinstance(step_sizes, torch.Tensor) and step_sizes.ndim == 2:  # a step of its own before each target
+            predictions = []
+            for s in range(steps):
+                x = step(vector_field, 0.0, x, step_sizes[:, s], scheme)
+                predictions.append(x)
+            return torch.stack(predictions, dim=1)
+        return rollout(vector_field, x, 0.0, step_sizes, steps, scheme, allow_nonfinite=True)[1:].movedim(0, 1)
+
     def loss(index: torch.Tensor | None) -> torch.Tensor:
         x, y = (starts, targets) if index is None else (starts[index], targets[index])
+        step_sizes = dt[index] if index is not None and isinstance(dt, torch.Tensor) else dt
         total = x.new_zeros(())
         for scheme in scheme_list:
-            predicted = rollout(vector_field, x, 0.0, dt, steps, scheme, allow_nonfinite=True)[1:].movedim(0, 1)
-            total = total + torch.mean((predicted - y) ** 2)
+            total = total + torch.mean((predict(x, step_sizes, scheme) - y) ** 2)
         return total
 
     return loss

@@ -32,6 +32,25 @@ VectorField = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # Steps integrated between two looks at the state (finite check, stage-time tensors, stacking).
 _CHUNK = 256
 
+#: a step size: one number for the whole batch, or a tensor ``(batch,)`` giving each batch element its own
+StepSize = float | torch.Tensor
+
+
+def _step_per_element(name: str, dt: object, x: torch.Tensor) -> torch.Tensor | None:
+    """``dt`` as a ``(batch,)`` tensor on the device of ``x`` when it is one step per batch element (checked: shape
+    ``(x.shape[0],)``, finite, > 0); None when it is one number for the whole batch (a number or a 0-dim tensor)."""
+    if not isinstance(dt, torch.Tensor) or dt.ndim == 0:
+        return None
+    if dt.ndim != 1 or x.ndim < 1 or dt.shape[0] != x.shape[0]:
+        raise ValueError(f"{name} must be a number or a tensor of shape (batch,) = ({x.shape[0] if x.ndim else '-'},) "
+                         f"for a state of shape {tuple(x.shape)}, got shape {tuple(dt.shape)}")
+    if dt.is_complex() or not dt.is_floating_point():
+        raise ValueError(f"{name} must hold real floating-point step sizes, got dtype {dt.dtype}")
+    if not bool(torch.isfinite(dt).all()) or not bool((dt > 0).all()):
+        raise ValueError(f"{name} must hold finite step sizes > 0, got values from {float(dt.min()):.6g} to "
+                         f"{float(dt.max()):.6g}")
+    return dt.to(x.device)
+
 
 class NonFiniteStateError(FloatingPointError):
     """A rollout produced NaN or infinity; ``step`` is the first step whose state is not finite."""
@@ -45,7 +64,7 @@ def step(
     f: VectorField,
     t: float | torch.Tensor,
     x: torch.Tensor,
-    dt: float,
+    dt: StepSize,
     scheme: str | ButcherTableau = "rk4",
 ) -> torch.Tensor:
     """One explicit Runge-Kutta step of dx/dt = f(t, x): returns x(t + dt), shaped like ``x``.
@@ -53,18 +72,26 @@ def step(
     x_{n+1} = x_n + dt sum_i b_i k_i,  k_i = f(t + c_i dt, x_n + dt sum_j a_ij k_j).
 
     Args:
-        f: the vector field, called as ``f(t, x)`` with ``t`` a 0-dim tensor (dtype and device of ``x``).
+        f: the vector field, called as ``f(t, x)`` with ``t`` a 0-dim tensor (dtype and device of ``x``), or,
+            when dt is per batch element, a ``(batch,)`` tensor of each element's stage time.
         t: time at the start of the step (number or 0-dim tensor).
         x: state, any shape ``(*batch, *state)``; floating point or complex.
-        dt: step size, a finite number > 0 (same time unit as ``t``).
+        dt: step size, a finite number > 0 (same time unit as ``t``), or a tensor ``(batch,)`` of them, one per
+            element along the first axis of ``x`` and broadcast over the rest: element b steps by dt[b]
+            (irregularly sampled data, each pair its own step). Equal, to round-off, to stepping each element
+            alone with its scalar dt; differentiable with respect to such a dt.
         scheme: a registered name (see :func:`dynlearn.available_tableaus`) or a :class:`ButcherTableau`.
 
     Differentiable with respect to ``x`` and to the parameters ``f`` closes over.
     """
     x = check_state("x", x)
-    dt = as_positive_step("dt", dt)
     t = as_finite_time("t", t)
     plan = step_plan(scheme)
+    per_element = _step_per_element("dt", dt, x)
+    if per_element is not None:
+        return plan.advance_traced(f, x, plan.stage_times_per_element(t, per_element, 0, x),
+                                   plan.scaled_per_element(per_element, x), checked=True)
+    dt = as_positive_step("dt", dt)
     return plan.advance(f, x, plan.stage_times(t, dt, 0, 1, x)[0], plan.scaled(dt), checked=True)
 
 
@@ -102,7 +129,7 @@ def rollout(
     f: VectorField,
     x0: torch.Tensor,
     t0: float,
-    dt: float,
+    dt: StepSize,
     n_steps: int,
     scheme: str | ButcherTableau = "rk4",
     *,
@@ -119,6 +146,10 @@ def rollout(
             on the first step.
         x0: initial state, any shape ``(*batch, *state)``, floating point or complex, on any device.
         t0: initial time; dt: step size (finite, > 0); n_steps: number of steps (integer >= 0).
+            ``dt`` may also be a tensor ``(batch,)``, one step per element along the first axis of ``x0``: element
+            b is then integrated on its own grid t0 + k dt[b], and ``f`` gets a ``(batch,)`` tensor of stage
+            times (equal, to round-off, to one rollout per element; not combined with ``cuda_graph``,
+            ``compile`` or ``checkpoint_every``).
         scheme: a registered name (``"rk4"`` is the classic method; ``dynlearn.available_tableaus()`` lists all)
             or a :class:`ButcherTableau`.
         checkpoint_every: if given, recompute the intermediate activations of each segment of this many
@@ -146,9 +177,15 @@ def rollout(
     """
     x0 = check_state("x0", x0)
     t0 = as_finite_time("t0", t0)
-    dt = as_positive_step("dt", dt)
     n_steps = as_step_count("n_steps", n_steps)
     plan = step_plan(scheme)
+    per_element = _step_per_element("dt", dt, x0)
+    if per_element is not None:
+        if cuda_graph or compile or checkpoint_every is not None:
+            raise ValueError("a dt per batch element runs eagerly: it cannot be combined with cuda_graph, compile or "
+                             "checkpoint_every")
+        return _rollout_per_element(f, x0, t0, per_element, n_steps, plan, allow_nonfinite)
+    dt = as_positive_step("dt", dt)
     if checkpoint_every is not None:
         checkpoint_every = as_step_count("checkpoint_every", checkpoint_every)
         if checkpoint_every == 0:
@@ -220,4 +257,30 @@ def _compiled_rollout(f: VectorField, x0: torch.Tensor, t0: float, dt: float, n_
             if not bool(torch.isfinite(states[-1]).all()):
                 _raise_nonfinite(torch.stack(states[checked_up_to + 1:]), checked_up_to, t0, dt)
             checked_up_to = first_step
+    return torch.stack(states)
+
+
+def _rollout_per_element(f: VectorField, x0: torch.Tensor, t0: float, dt: torch.Tensor, n_steps: int,
+                         plan: StepPlan, allow_nonfinite: bool) -> torch.Tensor:
+    """rollout with ``dt`` ``(batch,)``: element b on its own grid t0 + k dt[b] (stage times computed per step from
+    k, never accumulated); the state checked finite every _CHUNK steps."""
+    values = (n_steps + 1) * x0.numel()
+    if values > 10**7 and x0.device.type == "cpu":
+        check_allocation(f"rollout: {count_text(n_steps + 1)} states of {x0.numel()} values",
+                         2.0 * values * x0.element_size(), "ask for fewer steps or a smaller batch")
+    if not allow_nonfinite and not bool(torch.isfinite(x0).all()):
+        raise ValueError("x0 is not finite (NaN or inf); pass allow_nonfinite=True to integrate it anyway")
+    alphas = plan.scaled_per_element(dt, x0)
+    states = [x0]
+    for k in range(n_steps):
+        states.append(plan.advance_traced(f, states[-1], plan.stage_times_per_element(t0, dt, k, x0), alphas,
+                                          checked=k == 0))
+        if not allow_nonfinite and ((k + 1) % _CHUNK == 0 or k + 1 == n_steps):
+            if not bool(torch.isfinite(states[-1]).all()):
+                chunk = torch.stack(states[1:])
+                bad = int(torch.nonzero(~torch.isfinite(chunk).reshape(chunk.shape[0], -1).all(dim=1))[0, 0]) + 1
+                raise NonFiniteStateError(
+                    f"rollout: the state is not finite (NaN or inf) after step {bad}; the last finite state is step "
+                    f"{bad - 1}. Reduce dt, check f, or pass allow_nonfinite=True to get the trajectory anyway.",
+                    step=bad)
     return torch.stack(states)

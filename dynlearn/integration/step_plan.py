@@ -57,6 +57,7 @@ class StepPlan:
     _advance: Callable = dataclasses.field(repr=False, compare=False)
     _advance_checked: Callable = dataclasses.field(repr=False, compare=False)
     _advance_traced: Callable = dataclasses.field(repr=False, compare=False)
+    _advance_traced_checked: Callable = dataclasses.field(repr=False, compare=False)
 
     @property
     def evaluations(self) -> int:
@@ -81,12 +82,35 @@ class StepPlan:
         return (self._advance_checked if checked else self._advance)(f, x, stage_arguments, alphas)
 
     def advance_traced(self, f: StageFunction, x: torch.Tensor, stage_arguments: Sequence[Any],
-                       alphas: torch.Tensor) -> torch.Tensor:
-        """:meth:`advance` with ``alphas`` a 1-D tensor (``scaled(dt)`` as a tensor of the state's real dtype):
+                       alphas: torch.Tensor, *, checked: bool = False) -> torch.Tensor:
+        """:meth:`advance` with ``alphas`` a tensor (``scaled(dt)`` as a tensor of the state's real dtype):
         the form ``torch.compile`` traces, so that dt is an input of the compiled code, not a constant baked into
         it (another dt would recompile). Same stages and coefficients; x + alpha k instead of
-        ``torch.add(x, k, alpha=...)``, equal to round-off."""
-        return self._advance_traced(f, x, stage_arguments, alphas)
+        ``torch.add(x, k, alpha=...)``, equal to round-off.
+
+        ``alphas[m]`` need only broadcast against x: shape ``(n_coefficients,)`` for one dt, or
+        ``(n_coefficients, batch, 1, ..., 1)`` for a dt per batch element (each element its own step)."""
+        return (self._advance_traced_checked if checked else self._advance_traced)(f, x, stage_arguments, alphas)
+
+    def scaled_per_element(self, dt: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """The coefficients times a dt per batch element: ``dt`` ``(batch,)`` with batch = ``like.shape[0]``;
+        returns ``(n_coefficients, batch, 1, ..., 1)`` (as many ones as ``like`` has further axes), the
+        ``alphas`` of :meth:`advance_traced`. Computed in float64, then cast to the real dtype of ``like``
+        (differentiable with respect to ``dt``)."""
+        real = like.real.dtype if like.is_complex() else like.dtype
+        coefficients = torch.tensor(self.coefficients, dtype=torch.float64, device=dt.device)
+        alphas = coefficients[:, None] * dt.to(torch.float64)[None, :]
+        return alphas.to(real).reshape(len(self.coefficients), dt.shape[0], *([1] * (like.ndim - 1)))
+
+    def stage_times_per_element(self, t0: float | torch.Tensor, dt: torch.Tensor, first_step: int,
+                                like: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The stage times t0 + k dt_b + c dt_b of step k = ``first_step`` for a dt per batch element:
+        one ``(batch,)`` tensor per distinct node, computed in float64 (never accumulated), then cast to the
+        real dtype of ``like``. ``t0`` is a number or a ``(batch,)`` tensor (each element's own start)."""
+        real = like.real.dtype if like.is_complex() else like.dtype
+        step = dt.to(torch.float64)
+        start = (t0.to(torch.float64) if isinstance(t0, torch.Tensor) else t0) + first_step * step
+        return tuple((start + node * step).to(real) for node in self.nodes)
 
     def integrate(self, f: StageFunction, x: torch.Tensor, alphas: tuple[float, ...],
                   stage_arguments: Sequence[Sequence[Any]], *, check_first: bool = False) -> list[torch.Tensor]:
@@ -199,7 +223,7 @@ def _plan(tableau: ButcherTableau) -> StepPlan:
     nodes = tuple(dict.fromkeys(c[i] for i in stages))
     functions = {}
     for variant, (checked, traced) in {"plain": (False, False), "checked": (True, False),
-                                       "traced": (False, True)}.items():
+                                       "traced": (False, True), "traced checked": (True, True)}.items():
         source, coefficients = _step_source(tableau, stages, nodes, checked, traced)
         namespace = {"torch": torch, "check": _check_derivative}
         exec(compile(source, f"<dynlearn step: {tableau.name}>", "exec"), namespace)  # our own generated code
@@ -207,7 +231,8 @@ def _plan(tableau: ButcherTableau) -> StepPlan:
     return StepPlan(tableau=tableau, stages=tuple(stages), nodes=nodes,
                     stage_nodes=tuple(nodes.index(c[i]) for i in stages), coefficients=coefficients,
                     source=functions["checked"][1], _advance=functions["plain"][0],
-                    _advance_checked=functions["checked"][0], _advance_traced=functions["traced"][0])
+                    _advance_checked=functions["checked"][0], _advance_traced=functions["traced"][0],
+                    _advance_traced_checked=functions["traced checked"][0])
 
 
 def step_plan(scheme: str | ButcherTableau) -> StepPlan:
