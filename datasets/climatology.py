@@ -182,6 +182,8 @@ def normalise_dataset(
     return dataclasses.replace(
         dataset, states=states, initial_conditions=states[:, 0].clone(), parameters=parameters,
         fields={**dataset.fields, **normalisation.to_fields()}, attributes={},
+        units={**dataset.units, "states": "1" if scaling != "none" else "K"},  # a standardised anomaly; a
+        # difference of temperatures (CF: an anomaly in degC is written in K, as degC is an offset scale)
     )
 
 

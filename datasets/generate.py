@@ -21,6 +21,7 @@ from dynlearn.integration.rollout import time_grid
 from dynlearn.systems.base import System
 
 from .format import TrajectoryDataset
+from .sampling import IrregularSampling
 
 if TYPE_CHECKING:  # pragma: no cover
     from dynlearn.systems.cylinder import CylinderPreset
@@ -42,6 +43,7 @@ def generate_dataset(
     initial_conditions: torch.Tensor | None = None,
     seed: int = 0,
     method: Literal["analytical", "numerical"] = "analytical",
+    sampling: IrregularSampling | None = None,
     progress: bool = False,
 ) -> TrajectoryDataset:
     """Trajectories of ``system`` from t = 0 to ``t_final`` sampled every ``dt`` (which must divide t_final).
@@ -50,9 +52,16 @@ def generate_dataset(
     (default :data:`DEFAULT_TRAJECTORIES`, 10) draws from the system's documented distribution with a generator seeded by ``seed``.
     Everything is checked before any work: a bad dt, an initial state of the wrong shape or one the exact
     solution does not cover (a pendulum on its separatrix) fail with a clear message.
+
+    ``sampling``: irregular sample times instead of the grid (:class:`~dynlearn.datasets.sampling.IrregularSampling`:
+    jittered, random steps, gaps, Poisson times; ``dt`` is then their nominal step). The solution is evaluated at
+    every trajectory's own times (exactly, for the analytical method: at the union of all sample times, each
+    trajectory then taking its own), and the dataset records how the times were drawn (``sampling``).
     """
     if method not in ("analytical", "numerical"):
         raise ValueError(f"method must be 'analytical' or 'numerical', got {method!r}")
+    if sampling is not None and not isinstance(sampling, IrregularSampling):
+        raise TypeError(f"sampling must be an IrregularSampling or None, got {type(sampling).__name__}")
     n_steps = steps_in(t_final, dt)
     n = (DEFAULT_TRAJECTORIES if n_trajectories is None else n_trajectories) if initial_conditions is None else (
         len(initial_conditions))
@@ -61,6 +70,14 @@ def generate_dataset(
                      3 * 8.0 * n * (n_steps + 1) * math.prod(system.state_shape),
                      "ask for fewer trajectories, a larger dt, a shorter t_final or a smaller state")
     times = time_grid(0.0, dt, n_steps)
+    sample_times = None
+    if sampling is not None:  # the solution at the union of every trajectory's times, each then taking its own
+        sample_times = sampling.draw(n, dt, t_final)
+        present = torch.isfinite(sample_times)
+        times = torch.unique(sample_times[present]) if sample_times.ndim == 2 else sample_times
+        check_allocation(f"{system.name}: {count_text(n)} trajectories x {count_text(times.numel())} sample times",
+                         3 * 8.0 * n * times.numel() * math.prod(system.state_shape),
+                         "ask for fewer trajectories, a larger dt, a shorter t_final or a smaller state")
     generator = torch.Generator().manual_seed(int(seed))
     if initial_conditions is not None:
         initial_conditions = system.check_state(torch.as_tensor(initial_conditions, dtype=torch.float64),
@@ -112,6 +129,16 @@ def generate_dataset(
     if not bool(torch.isfinite(states).all()):
         raise ValueError(f"{system.name}: the solution is not finite (NaN or inf) with parameters {system.parameters()}:"
                          f" too large for float64 arithmetic; choose smaller parameters or states")
+    extra: dict = {}
+    if sampling is not None and sample_times is not None:
+        if sample_times.ndim == 2:  # each trajectory takes its own times from the union's
+            index = torch.searchsorted(times, torch.nan_to_num(sample_times, nan=0.0))
+            states = torch.gather(states, 1, index.reshape(*index.shape, *[1] * len(system.state_shape)).expand(
+                -1, -1, *system.state_shape))
+            states[~present] = torch.nan
+        states[sampling.missing(n, states.shape[1])] = torch.nan
+        times = sample_times
+        extra["sampling"] = sampling.to_dict(float(dt))
     return TrajectoryDataset(
         states=states,
         times=times,
@@ -124,6 +151,7 @@ def generate_dataset(
         dt=float(dt),
         seed=int(seed) if initial_conditions is None else None,
         trajectory_parameters=system.trajectory_parameters(x0.to(torch.float64)),
+        **extra,
     )
 
 
@@ -207,6 +235,9 @@ def generate_cylinder_dataset(
         seed=None,
         trajectory_parameters=parameters,
         coordinates={"x": result.x, "y": result.y},
+        state_dimensions=("channel", "y", "x") if states.ndim == 5 else ("y", "x"),
+        units={"time": "1", "x": "1", "y": "1", "states": "1", "strouhal": "1", "mean_drag": "1",
+               "lift_amplitude": "1", "spin_up_time": "1"},
     )
 
 

@@ -171,19 +171,40 @@ _TIME_UNITS = {"day": 86400.0, "days": 86400.0, "d": 86400.0, "hour": 3600.0, "h
 _SUPPORTED_CALENDARS = {"standard", "gregorian", "proleptic_gregorian"}
 
 
+#: why each model calendar cannot be read as dates of the standard calendar
+_MODEL_CALENDARS = {
+    "360_day": "twelve months of 30 days (it has 30 February, and no 31st)",
+    "noleap": "365 days every year (no 29 February; a daily record would gain a two-day step in leap years)",
+    "365_day": "365 days every year (no 29 February; a daily record would gain a two-day step in leap years)",
+    "all_leap": "366 days every year (a 29 February in every year)",
+    "366_day": "366 days every year (a 29 February in every year)",
+    "julian": "the Julian calendar (its dates drift from the standard calendar's by 13 days since 1900)",
+}
+
+
+def _model_calendar(calendar: str) -> str:
+    """The refusal of a calendar other than the standard one: what it is, and how to read the file anyway."""
+    kind = _MODEL_CALENDARS.get(calendar.lower(), "not a calendar dynlearn knows")
+    return (f"{kind}. dynlearn's SST records are dated in the standard (Gregorian) calendar, with one sample per "
+            f"day or month; convert the file first (xarray: ds.convert_calendar('standard', align_on='year'), then "
+            f"ds.to_netcdf) and import the result. Read: standard, gregorian, proleptic_gregorian")
+
+
 def decode_times(values: np.ndarray, units: str, calendar: str | None = None, *, where: str = "time") -> np.ndarray:
     """CF times "UNITS since YYYY-MM-DD[ hh:mm:ss]" to ``datetime64[s]`` (proleptic Gregorian arithmetic).
 
     For the standard calendar this is exact for dates after 1582-10-15; a climatology referred to year 0 or 1
     (COADS) can be off by the two days between the Julian and Gregorian calendars there, which does not change
-    the month of a mid-month value. 360-day, no-leap and other model calendars are refused.
+    the month of a mid-month value. 360-day, no-leap, all-leap, Julian and other model calendars are refused, with a
+    message saying why and how to convert the file (their dates are not dates of the standard calendar: 30
+    February; or a daily record would not be daily in it).
     """
     match = re.fullmatch(r"\s*(\w+)\s+since\s+(-?\d{1,4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?)?\s*(Z|UTC|\+0+:?0*)?\s*",
                          str(units))
     if match is None or match.group(1).lower() not in _TIME_UNITS:
         raise NetcdfError(f"{where}: time units {units!r} are not of the form 'days|hours|minutes|seconds since DATE'")
     if calendar is not None and str(calendar).lower() not in _SUPPORTED_CALENDARS:
-        raise NetcdfError(f"{where}: calendar {calendar!r} is not supported (only {sorted(_SUPPORTED_CALENDARS)})")
+        raise NetcdfError(f"{where}: calendar {calendar!r} is refused: {_model_calendar(str(calendar))}")
     year, month, day = int(match.group(2)), int(match.group(3)), int(match.group(4))
     hour, minute = int(match.group(5) or 0), int(match.group(6) or 0)
     second = float(match.group(7) or 0.0)

@@ -37,6 +37,7 @@ class SnapshotData:
 
 def snapshot_data(dataset: TrajectoryDataset) -> SnapshotData:
     """The snapshot matrix of a one-trajectory field dataset (cylinder, SST); NaN data fail here."""
+    dataset.require_uniform("a record of snapshots (dynlearn study --data, dynlearn train autoencoder)")
     if dataset.n_trajectories != 1:
         raise ValueError(f"a record of snapshots is one trajectory (a cylinder wake, an SST record); this dataset "
                          f"holds {dataset.n_trajectories} trajectories")

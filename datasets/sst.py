@@ -141,11 +141,15 @@ class SeaSurfaceTemperature:
                          "longitude": torch.from_numpy(self.longitude.astype(np.float64)),
                          "date": torch.from_numpy(days)},
             fields={"land_mask": torch.from_numpy(self.mask.astype(np.float64))},
+            state_dimensions=("latitude", "longitude"),
+            units={"states": "degC", "time": "days" if self.time_step == "day" else "months",
+                   "land_mask": "1"},
         )
 
     @classmethod
     def from_dataset(cls, dataset: TrajectoryDataset) -> "SeaSurfaceTemperature":
         """Back from a dataset written by :meth:`to_dataset` (or by the synthetic generator)."""
+        dataset.require_uniform("an SST record")
         for needed in ("latitude", "longitude", "date"):
             if needed not in dataset.coordinates:
                 raise SeaSurfaceTemperatureError(f"dataset: coordinate {needed!r} is missing: not an SST dataset")

@@ -117,7 +117,7 @@ def _delete_attribute(name):
 
 def _coordinate(values):
     def mutate(handle):
-        handle.require_group("coordinates").create_dataset("x", data=values)
+        handle.create_dataset("x", data=values).attrs["dynlearn_role"] = "coordinate"
     return mutate
 
 
@@ -127,7 +127,7 @@ def _coordinate(values):
     (_states_as_a_group, "states: a Group, not a dataset"),
     (_huge_declared_states, "states of declared shape (3, 1000000000, 2) needs about"),
     (_text_states, "states: holds |S1, not numbers"),
-    (_delete("times"), "dataset 'times' is missing"),
+    (_delete("time"), "dataset 'time' is missing"),
     (_delete_attribute("dt"), "attribute 'dt' is missing"),
     (_attribute("dt", "fast"), "attribute 'dt' is 'fast', not a number"),
     (_attribute("n_steps", 2.5), "attribute 'n_steps' is 2.5, not an integer"),

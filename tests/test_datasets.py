@@ -72,8 +72,13 @@ def test_files_are_self_describing_for_plain_h5py_users(tmp_path):
                      "torch_version", "numpy_version", "h5py_version", "state_names"]:
             assert name in attributes, name
         assert json.loads(attributes["parameters"]) == {"gravity": 9.81, "length": 1.0}
-        assert set(handle["trajectory_parameters"]) == {"energy", "period"}
-        np.testing.assert_array_equal(handle["times"][()], np.arange(21) * 0.1)
+        assert {name for name in handle if handle[name].attrs.get("dynlearn_role") == "trajectory_parameter"} == {
+            "energy", "period"}
+        np.testing.assert_array_equal(handle["time"][()], np.arange(21) * 0.1)
+        # netCDF-4 dimension scales: every axis of the states is named, and the names are those of the scales
+        assert [dimension[0].name for dimension in handle["states"].dims] == ["/trajectory", "/time", "/component"]
+        assert [v.decode() if isinstance(v, bytes) else v for v in handle["component"][()]] == ["theta", "dtheta/dt"]
+        assert attributes["format_version"] == 2 and attributes["Conventions"] == "CF-1.11"
 
 
 def test_times_are_computed_on_the_grid_not_linspaced(tmp_path):
@@ -149,8 +154,8 @@ def test_reading_names_the_file_and_the_problem(tmp_path):
     foreign = corrupt("foreign.h5", lambda h: h.attrs.__setitem__("format", "other"))
     with pytest.raises(DatasetFormatError, match="foreign.h5: attribute 'format'"):
         read_dataset(foreign)
-    no_times = corrupt("no_times.h5", lambda h: h.__delitem__("times"))
-    with pytest.raises(DatasetFormatError, match="no_times.h5: dataset 'times' is missing"):
+    no_times = corrupt("no_times.h5", lambda h: h.__delitem__("time"))
+    with pytest.raises(DatasetFormatError, match="no_times.h5: dataset 'time' is missing"):
         read_dataset(no_times)
     no_dt = corrupt("no_dt.h5", lambda h: h.attrs.__delitem__("dt"))
     with pytest.raises(DatasetFormatError, match="attribute 'dt' is missing"):
@@ -236,7 +241,8 @@ def test_cli_generate_and_info(tmp_path, capsys):
     assert dataset.states.shape == (3, 41, 2) and dataset.parameters["length"] == 2.0
     assert main(["info", str(path)]) == 0
     printed = capsys.readouterr().out
-    assert "pendulum" in printed and "3 trajectories x 41 times" in printed and "checksum of times, initial conditions, states and fields verified" in printed
+    assert "pendulum" in printed and "3 trajectories x 41 times" in printed and "format version 2" in printed
+    assert "and the metadata (system, parameters" in printed
     given_path = tmp_path / "given.h5"
     assert main(["generate", "oscillator", "--x0", "1,0", "--x0", "0,1", "--t-final", "1", "--dt", "0.5",
                  "-o", str(given_path)]) == 0

@@ -98,6 +98,34 @@ def test_a_member_ends_where_training_it_alone_ends():
             torch.testing.assert_close(b, a.detach(), rtol=0, atol=1e-10)
 
 
+def test_a_member_on_irregular_pairs_ends_where_training_it_alone_ends():
+    """Steps of its own per pair (uniform in dt (1 +- 0.5)), minibatches: each member as solo training, to 1e-10."""
+    from dynlearn.datasets.sampling import IrregularSampling
+
+    settings = [TrainingSettings(iterations=150, learning_rate=1e-2, final_learning_rate=1e-4, batch_size=batch,
+                                 seed=seed, progress=False) for seed, batch in ((0, 16), (1, None))]
+    data = []
+    for seed, dt in ((0, 0.2), (1, 0.1)):
+        times = IrregularSampling("random_steps", 0.5, seed).draw(1, dt, 4.0)[0]
+        trajectory = PENDULUM.solution(START, times[torch.isfinite(times)])
+        data.append((trajectory[:-1], trajectory[1:], times[torch.isfinite(times)].diff()))
+    alone = []
+    for (x, y, steps), setting, seed in zip(data, settings, (0, 1)):
+        field = NeuralVectorField(_network(seed))
+        train(field, embedded_loss(field, x, y[:, None], steps, ("rk4",)), x.shape[0], setting)
+        alone.append(field.network)
+    starts, successors, counts = _stack([(x, y) for x, y, _ in data])
+    steps = torch.full(starts.shape[:2], 0.1, dtype=torch.float64)
+    for m, (_, _, own) in enumerate(data):
+        steps[m, :own.shape[0]] = own
+    ensemble = EnsembleMLP.from_networks([_network(seed) for seed in (0, 1)])
+    train_ensemble(ensemble, ensemble_embedded_loss(ensemble, starts, successors, steps, ("rk4",), counts), counts,
+                   settings)
+    for m, network in enumerate(alone):
+        for a, b in zip(network.parameters(), ensemble.member(m).parameters()):
+            torch.testing.assert_close(b, a.detach(), rtol=0, atol=1e-10)
+
+
 def test_ensemble_training_resumes_from_its_checkpoint_exactly(tmp_path):
     cases = [(0.2, 0), (0.1, 1)]
     pairs = [_pairs(dt, 4.0) for dt, _ in cases]

@@ -78,7 +78,7 @@ def test_oisst_dataset_round_trip_through_the_file_format(tmp_path):
     from dynlearn.datasets import DatasetFormatError
 
     with h5py.File(path, "r+") as handle:  # the checksum covers the fields: a changed land mask is caught
-        handle["fields/land_mask"][0, 0] = 1.0 - handle["fields/land_mask"][0, 0]
+        handle["land_mask"][0, 0] = 1.0 - handle["land_mask"][0, 0]
     with pytest.raises(DatasetFormatError, match="checksum"):
         read_dataset(path)
 
@@ -362,3 +362,27 @@ def test_the_sst_example_runs(tmp_path):
         assert "correlation" in done.stdout
     if OSTIA is not None:
         assert "Nino 3.4 index from OSTIA" in done.stdout
+
+
+@pytest.mark.parametrize("calendar, reason", [
+    ("360_day", "30 February"), ("noleap", "no 29 February"), ("365_day", "no 29 February"),
+    ("all_leap", "a 29 February in every year"), ("julian", "Julian calendar"), ("mars", "not a calendar dynlearn"),
+])
+def test_model_calendars_are_refused_saying_why_and_how_to_convert(tmp_path, calendar, reason):
+    """Only the standard calendar's dates are read; a model calendar's file is refused in one line naming the
+    calendar, why its dates are not standard dates, and the conversion that makes the file readable."""
+    import h5py
+
+    path = files.write_oisst(tmp_path / "model.nc", "2016-02-27", 4)
+    with h5py.File(path, "r+") as handle:
+        handle["time"].attrs["calendar"] = calendar
+    for read in (read_oisst, read_sst):
+        with pytest.raises(SeaSurfaceTemperatureError) as error:
+            read(path)
+        message = str(error.value)
+        assert f"calendar {calendar!r} is refused" in message and reason in message
+        assert "convert_calendar('standard'" in message and "\n" not in message
+    for standard in ("standard", "gregorian", "proleptic_gregorian", "Gregorian"):
+        with h5py.File(path, "r+") as handle:
+            handle["time"].attrs["calendar"] = standard
+        assert str(read_oisst(path).dates[2])[:10] == "2016-02-29"

@@ -156,6 +156,22 @@ def test_the_axes_beyond_the_authors_width_data_and_noise(tmp_path):
     assert all(len(c["training"]["losses"]) <= 201 for c in result.cells)
 
 
+def test_the_step_spread_axis_trains_on_irregular_steps_and_keeps_the_regular_ladder(tmp_path):
+    """A spread s trains each pair at its own step, uniform in dt_train (1 +- s): the cells differ from the
+    regular ones, have their own key and table, and are judged on the same regular ladder."""
+    grid = _small_grid(training_schemes=(("euler",),), seeds=(0,), step_spreads=(0.0, 0.5), iterations=150)
+    result = run_sweep(grid, tmp_path / "spread", workers=1, show_progress=False)
+    assert len(result.cells) == 4 and result.report().count("## width") == 2
+    assert "step spread 0.5" in result.report()
+    keys = {c["key"] for c in result.cells}
+    assert {"euler_dt0.1_seed0_width50_time4_noise0", "euler_dt0.1_seed0_width50_time4_noise0_spread0.5"} <= keys
+    loss = {(c["cell"]["spread"], c["cell"]["training_dt"]): c["training"]["best_loss"] for c in result.cells}
+    assert all(loss[(0.0, dt)] != loss[(0.5, dt)] for dt in (0.2, 0.1))
+    assert all(c["dts"] == result.cells[0]["dts"] for c in result.cells)
+    with pytest.raises(ValueError, match="step_spreads must lie in"):
+        _small_grid(step_spreads=(1.0,))
+
+
 def test_a_folder_that_holds_something_else_is_refused(tmp_path, capsys):
     (tmp_path / "thesis.tex").write_text("years of work")
     (tmp_path / "report.md").write_text("the referees' answers")

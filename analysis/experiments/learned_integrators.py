@@ -28,6 +28,7 @@ import torch
 
 from dynlearn._files import atomic_write
 from dynlearn._checks import as_integer, as_learning_rate, as_positive_number, as_seeds, steps_in
+from dynlearn.datasets.sampling import IrregularSampling
 from dynlearn.integration.rollout import time_grid
 from dynlearn.integration.tableaus import get_tableau
 from dynlearn.fields.models import (MLP, DiscreteMap, LinearVectorField, NeuralODE, NeuralVectorField, SkipMap,
@@ -65,6 +66,12 @@ class LearnedIntegratorRecipe:
     iterations: int = 8000
     learning_rate: float = 1e-2
     final_learning_rate: float = 1e-5
+    #: how the training trajectory is sampled: "uniform" (every dt_train), or an irregular kind of
+    #: dynlearn.datasets.sampling ("random_steps": steps uniform in dt_train (1 +- sampling_fraction), "jittered",
+    #: "gaps", "poisson"); each training pair then has its own step, and the models train with it
+    sampling: str = "uniform"
+    sampling_fraction: float = 0.5
+    sampling_seed: int = 0
 
     def __post_init__(self) -> None:
         """Every value checked before any work: a bad one fails here with one line."""
@@ -85,6 +92,18 @@ class LearnedIntegratorRecipe:
         unknown = set(self.networks) - {"mlp", "linear", "neural-ode"}
         if unknown or not self.networks:
             raise ValueError(f"networks must be some of 'mlp', 'linear', 'neural-ode', got {self.networks!r}")
+        if self.sampling != "uniform":
+            self.irregular_sampling()  # a bad kind, fraction or seed fails here
+            if "neural-ode" in self.networks:
+                raise ValueError("the neural ODE trains over one interval for every pair; it cannot take irregular "
+                                 "sampling (sampling must be 'uniform' with networks 'neural-ode')")
+
+    def irregular_sampling(self) -> "IrregularSampling | None":
+        """The training data's irregular sampling, or None on the uniform grid."""
+        if self.sampling == "uniform":
+            return None
+        return IrregularSampling(self.sampling, 0.0 if self.sampling == "poisson" else self.sampling_fraction,
+                                 self.sampling_seed)
 
 
 _LINEAR_SCHEMES = ("euler", "backward_euler", "trapezoid", "midpoint", "rk4")
@@ -169,8 +188,18 @@ def run_learned_integrators(
     system = make_system(recipe.system, **recipe.parameters)
     initial = None if recipe.initial_state is None else torch.tensor(recipe.initial_state, dtype=torch.float64)
     n_train = round(recipe.training_time / recipe.training_dt)
-    training = _trajectory(system, initial, time_grid(0.0, recipe.training_dt, n_train))
+    irregular = recipe.irregular_sampling()
+    if irregular is None:
+        training_times = time_grid(0.0, recipe.training_dt, n_train)
+    else:  # one trajectory at irregular times: its present samples, each pair its own step
+        drawn = irregular.draw(1, recipe.training_dt, recipe.training_time)
+        drawn = drawn if drawn.ndim == 1 else drawn[0]
+        keep = torch.isfinite(drawn) & ~irregular.missing(1, drawn.shape[0])[0]
+        training_times = drawn[keep]
+    training = _trajectory(system, initial, training_times)
     starts, successors = training[:-1], training[1:]
+    # the step of each pair: dt_train on the grid, each pair's own on irregular data
+    pair_steps = recipe.training_dt if irregular is None else training_times.diff()
     x0 = training[0]
     dimension = x0.shape[-1]
 
@@ -179,6 +208,7 @@ def run_learned_integrators(
     histories: dict[str, TrainingHistory] = {}
     device = torch.device(device)
     on_device = starts.to(device), successors.to(device)
+    steps_on_device = pair_steps if irregular is None else pair_steps.to(device)
     exact_map = least_squares_map(starts, successors)  # the data's one-step map (exact data: exp(dt Lambda))
 
     def fit(name: str, module: torch.nn.Module, loss, seed: int) -> None:
@@ -200,7 +230,13 @@ def run_learned_integrators(
     suffix = (lambda seed: f" seed {seed}") if len(seeds) > 1 else (lambda seed: "")
     for schemes in recipe.training_schemes:
         label = "+".join(schemes)
-        if "linear" in recipe.networks and len(schemes) == 1:
+        if "linear" in recipe.networks and irregular is not None:
+            # no closed form with a step per pair: gradient training inside the scheme(s), as for the networks
+            name = f"linear {label}"
+            field = LinearVectorField(dimension).to(device)
+            fit(name, field, embedded_loss(field, on_device[0], on_device[1][:, None], steps_on_device, schemes), 0)
+            fields[name], trained_in[name] = field, schemes
+        elif "linear" in recipe.networks and len(schemes) == 1:
             # the exact minimiser of the one-step loss inside the scheme, R(dt Lambda) = Omega_data: no training
             # (several schemes together have no closed form, and a linear fit needs no seeds)
             fields[f"linear {label}"] = LinearVectorField(dimension, scheme_operator(exact_map, recipe.training_dt,
@@ -211,7 +247,7 @@ def run_learned_integrators(
             for seed in seeds:
                 name = f"mlp {label}{suffix(seed)}"
                 field = NeuralVectorField(network(seed))
-                loss = embedded_loss(field, on_device[0], on_device[1][:, None], recipe.training_dt, schemes)
+                loss = embedded_loss(field, on_device[0], on_device[1][:, None], steps_on_device, schemes)
                 fit(name, field, loss, seed)
                 fields[name], trained_in[name] = field, schemes
     if "neural-ode" in recipe.networks:  # the continuous reference: G trained through an adaptive solver
@@ -228,7 +264,7 @@ def run_learned_integrators(
             fields[name] = field
 
     baselines = []
-    if recipe.discrete_baselines:  # maps with no vector field: judged at dt_train only
+    if recipe.discrete_baselines and irregular is None:  # maps with no vector field: judged at dt_train only
         n_eval = round(recipe.t_final / recipe.training_dt)
         exact = _trajectory(system, initial, time_grid(0.0, recipe.training_dt, n_eval))
         for label, make in (("direct map x -> N(x)", lambda net: DiscreteMap(net)),
@@ -251,7 +287,9 @@ def run_learned_integrators(
         fields, reference, x0, training_dt=recipe.training_dt, t_final=recipe.t_final,
         schemes=recipe.evaluation_schemes, training_schemes=trained_in, system=recipe.system,
     )
-    reconstruction = _reconstruct(system, recipe, starts, successors, progress) if recipe.linear_schemes else []
+    # the reconstruction inverts one map of one step: uniform data only
+    reconstruction = (_reconstruct(system, recipe, starts, successors, progress)
+                      if recipe.linear_schemes and irregular is None else [])
     outcome = LearnedIntegratorOutcome(recipe, study, histories, reconstruction, baselines,
                                        time.perf_counter() - began, [])
     if output is not None:
@@ -330,11 +368,17 @@ def _write_report(outcome: LearnedIntegratorOutcome, folder: Path) -> list[Path]
     training_lines = [
         f"| {name} | {h.iterations} | {h.best_loss:.3e} | {h.seconds:.1f} |" for name, h in outcome.histories.items()
     ]
+    irregular = recipe.irregular_sampling()
+    sampled = (f"at dt_train = {recipe.training_dt:g}" if irregular is None else
+               f"sampled irregularly around dt_train = {recipe.training_dt:g} "
+               f"({irregular.describe(recipe.training_dt)}, "
+               f"seed {irregular.seed}; every pair trained with its own step; no discrete baselines or closed-form "
+               f"reconstruction, which need one step)")
     sections = [
         f"# Learned integrators: {recipe.system}",
         "",
         f"Parameters {recipe.parameters}; training data: one exact trajectory of {recipe.training_time:g} time units "
-        f"at dt_train = {recipe.training_dt:g} from {list(recipe.initial_state) if recipe.initial_state else 'the configured data'}; "
+        f"{sampled} from {list(recipe.initial_state) if recipe.initial_state else 'the configured data'}; "
         f"evaluation from the same state to T = {recipe.t_final:g}, dt from {min(study.dts):.4g} to {max(study.dts):.4g}. "
         f"Run time {outcome.seconds:.0f} s.",
         "",

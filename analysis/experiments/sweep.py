@@ -50,6 +50,7 @@ import torch
 from dynlearn._checks import (as_integer, as_learning_rate, as_number_in, as_positive_number, check_allocation,
                              count_text, steps_in)
 from dynlearn._files import atomic_write, folder_lock, load_checkpoint
+from dynlearn.datasets.sampling import IrregularSampling
 from dynlearn.fields.ensemble import EnsembleMLP, EnsembleVectorField, ensemble_embedded_loss
 from dynlearn.fields.models import MLP
 from dynlearn.fields.training import TrainingHistory, TrainingSettings, train_ensemble
@@ -99,9 +100,11 @@ class SweepGrid:
 
     Axes: ``training_dts``, ``training_schemes`` (each a group of schemes whose losses are summed on one G, e.g.
     ``("midpoint", "rk4")``), ``seeds``, ``widths`` (hidden units), ``training_times`` (time units of the one
-    training trajectory: the amount of data, training_time / dt_train pairs) and ``noise_levels`` (relative
+    training trajectory: the amount of data, training_time / dt_train pairs), ``noise_levels`` (relative
     Gaussian noise on the training trajectory: each component plus noise x its RMS over the trajectory x N(0, 1),
-    drawn from the cell's seed).
+    drawn from the cell's seed) and ``step_spreads`` (irregular sampling of the training trajectory: 0 samples it
+    every dt_train; s > 0 takes steps uniform in [dt_train (1 - s), dt_train (1 + s)], drawn from the cell's seed,
+    each pair trained with its own step; the evaluation ladder stays regular).
 
     Shared: the system, its parameters and the initial state (of the training trajectory and of the evaluation);
     ``t_final`` T of the evaluation; ``evaluation_schemes``; the ladder's ``finest_dt`` (default: the smallest
@@ -121,6 +124,7 @@ class SweepGrid:
     widths: tuple[int, ...] = (50,)
     training_times: tuple[float, ...] = (200.0,)
     noise_levels: tuple[float, ...] = (0.0,)
+    step_spreads: tuple[float, ...] = (0.0,)
     evaluation_schemes: tuple[str, ...] = ("euler", "midpoint", "rk4")
     t_final: float = 2.0
     finest_dt: float | None = None
@@ -157,6 +161,8 @@ class SweepGrid:
                                                             for t in self.training_times]))
         set_("noise_levels", _tuple_of("noise_levels", [as_number_in("noise_levels", n, 0.0, math.inf)
                                                         for n in self.noise_levels]))
+        set_("step_spreads", _tuple_of("step_spreads", [as_number_in("step_spreads", v, 0.0, 1.0)
+                                                        for v in self.step_spreads]))
         set_("t_final", as_positive_number("t_final", self.t_final))
         for dt in self.training_dts:
             for name, interval in [("t_final", self.t_final)] + [("training_times", t) for t in self.training_times]:
@@ -206,14 +212,15 @@ class SweepGrid:
 
     def cells(self) -> list["SweepCell"]:
         """Every combination of the axes, in a fixed order."""
-        return [SweepCell(dt, schemes, seed, width, time_units, noise)
+        return [SweepCell(dt, schemes, seed, width, time_units, noise, spread)
                 for schemes in self.training_schemes for width in self.widths for time_units in self.training_times
-                for noise in self.noise_levels for dt in self.training_dts for seed in self.seeds]
+                for noise in self.noise_levels for spread in self.step_spreads for dt in self.training_dts
+                for seed in self.seeds]
 
     def shared(self) -> dict[str, Any]:
         """What every cell shares (not an axis), the evaluation ladder included: two grids may share cells only when
         these agree."""
-        axes = {"training_dts", "training_schemes", "seeds", "widths", "training_times", "noise_levels",
+        axes = {"training_dts", "training_schemes", "seeds", "widths", "training_times", "noise_levels", "step_spreads",
                 "group_size"}
         shared = {k: v for k, v in self.to_dict().items() if k not in axes}
         shared["evaluation_ladder"] = list(evaluation_ladder(self))  # a new dt_train adds its rungs: not shared
@@ -247,7 +254,8 @@ def _explicit_scheme(axis: str, scheme: str) -> str:
 @dataclasses.dataclass(frozen=True)
 class SweepCell:
     """One training: G of ``width`` trained inside ``schemes`` at ``training_dt`` with ``seed`` on
-    ``training_time`` time units of data with relative ``noise``."""
+    ``training_time`` time units of data with relative ``noise``, sampled every dt_train (``spread`` 0) or with
+    steps uniform in dt_train (1 +- spread)."""
 
     training_dt: float
     schemes: tuple[str, ...]
@@ -255,12 +263,13 @@ class SweepCell:
     width: int
     training_time: float
     noise: float
+    spread: float = 0.0
 
     @property
     def key(self) -> str:
-        """A file name that says what the cell is."""
+        """A file name that says what the cell is (a sweep from before the spread axis keeps its names)."""
         return (f"{'+'.join(self.schemes)}_dt{self.training_dt:g}_seed{self.seed}_width{self.width}"
-                f"_time{self.training_time:g}_noise{self.noise:g}")
+                f"_time{self.training_time:g}_noise{self.noise:g}" + (f"_spread{self.spread:g}" if self.spread else ""))
 
     @property
     def home_scheme(self) -> str:
@@ -269,7 +278,7 @@ class SweepCell:
 
     def to_dict(self) -> dict[str, Any]:
         return {"training_dt": self.training_dt, "schemes": list(self.schemes), "seed": self.seed,
-                "width": self.width, "training_time": self.training_time, "noise": self.noise}
+                "width": self.width, "training_time": self.training_time, "noise": self.noise, "spread": self.spread}
 
 
 def _one_two_five(low: float, high: float) -> list[float]:
@@ -334,16 +343,24 @@ def _system_and_reference(grid: SweepGrid):
     return system, x0, lambda times: system.numerical_solution(x0, times)
 
 
-def _training_data(cell: SweepCell, reference) -> torch.Tensor:
-    """The cell's training trajectory (n + 1, d): exact, plus relative Gaussian noise drawn from its seed."""
-    n = steps_in(cell.training_time, cell.training_dt)
-    trajectory = reference(torch.arange(n + 1, dtype=torch.float64) * cell.training_dt).reshape(n + 1, -1)
+def _training_data(cell: SweepCell, reference) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cell's training trajectory (n + 1, d): exact, plus relative Gaussian noise drawn from its seed; and the
+    step of each of its n pairs (dt_train, or with a spread, steps uniform in dt_train (1 +- spread) drawn from a
+    generator seeded by the cell's seed)."""
+    if cell.spread:
+        drawn = IrregularSampling("random_steps", cell.spread, cell.seed).draw(1, cell.training_dt,
+                                                                              cell.training_time)[0]
+        times = drawn[torch.isfinite(drawn)]
+    else:
+        times = torch.arange(steps_in(cell.training_time, cell.training_dt) + 1, dtype=torch.float64) * cell.training_dt
+    n = times.shape[0] - 1
+    trajectory = reference(times).reshape(n + 1, -1)
     if cell.noise > 0:
         generator = torch.Generator().manual_seed(cell.seed)
         scale = torch.sqrt(torch.mean(trajectory**2, dim=0))
         trajectory = trajectory + cell.noise * scale * torch.randn(trajectory.shape, generator=generator,
                                                                    dtype=torch.float64)
-    return trajectory
+    return trajectory, times.diff()
 
 
 def _network(cell: SweepCell, dimension: int, depth: int) -> MLP:
@@ -359,14 +376,18 @@ def train_and_evaluate_group(task: _GroupTask) -> list[dict[str, Any]]:
     device = torch.device(task.device)
     system, x0, reference = _system_and_reference(grid)
     dimension = x0.numel()
-    trajectories = [_training_data(cell, reference) for cell in cells]
-    longest = max(t.shape[0] - 1 for t in trajectories)
+    data = [_training_data(cell, reference) for cell in cells]
+    longest = max(t.shape[0] - 1 for t, _ in data)
     starts = torch.zeros(len(cells), longest, dimension, dtype=torch.float64)
     successors = torch.zeros_like(starts)
+    # each pair's step (padding: the cell's dt_train, never read); one dt per member when no cell has a spread
+    steps = torch.tensor([[cell.training_dt] * longest for cell in cells], dtype=torch.float64)
     counts = []
-    for m, trajectory in enumerate(trajectories):
+    for m, (trajectory, pair_steps) in enumerate(data):
         starts[m, :trajectory.shape[0] - 1], successors[m, :trajectory.shape[0] - 1] = trajectory[:-1], trajectory[1:]
+        steps[m, :pair_steps.shape[0]] = pair_steps
         counts.append(trajectory.shape[0] - 1)
+    member_steps = steps if any(cell.spread for cell in cells) else [c.training_dt for c in cells]
     ensemble = EnsembleMLP.from_networks([_network(cell, dimension, grid.depth) for cell in cells]).to(device)
     schemes = cells[0].schemes
     label = f"{'+'.join(schemes)} width {cells[0].width} ({len(cells)} models)"
@@ -382,7 +403,7 @@ def train_and_evaluate_group(task: _GroupTask) -> list[dict[str, Any]]:
         histories = [TrainingHistory(**h) for h in saved["histories"]]
     else:
         loss = ensemble_embedded_loss(ensemble, starts.to(device), successors.to(device),
-                                      [c.training_dt for c in cells], schemes, counts)
+                                      member_steps, schemes, counts)
         histories = train_ensemble(ensemble, loss, counts, settings, checkpoint=task.checkpoint)
         if trained is not None:
             state = {"ensemble": ensemble.state_dict(), "histories": [h.to_dict() for h in histories]}
@@ -546,15 +567,16 @@ class SweepResult:
             cell = record["cell"]
             if tuple(cell["schemes"]) != schemes or (dt is not None and not math.isclose(cell["training_dt"], dt)):
                 continue
-            if all(math.isclose(cell[k], v) if isinstance(v, float) else cell[k] == v for k, v in axes.items()):
+            if all(math.isclose(cell.get(k, 0.0), v) if isinstance(v, float) else cell.get(k) == v
+                   for k, v in axes.items()):
                 chosen.append(record)
         return chosen
 
     def _slices(self) -> list[dict[str, Any]]:
-        """The (width, training time, noise) combinations, each one table."""
+        """The (width, training time, noise, step spread) combinations, each one table."""
         g = self.grid
-        return [{"width": w, "training_time": t, "noise": n} for w in g.widths for t in g.training_times
-                for n in g.noise_levels]
+        return [{"width": w, "training_time": t, "noise": n, "spread": v} for w in g.widths for t in g.training_times
+                for n in g.noise_levels for v in g.step_spreads]
 
     def plateaus(self, schemes: tuple[str, ...], metric: str = "final", **axes: Any) -> dict[float, list[float]]:
         """dt_train -> the plateaus over seeds in the home scheme (``metric`` "final": error at T, the authors';
@@ -699,10 +721,14 @@ class SweepResult:
                  f"dt_train {', '.join(f'{d:g}' for d in g.training_dts)} x seeds {', '.join(map(str, g.seeds))}"
                  + (f" x widths {list(g.widths)}" if len(g.widths) > 1 else "")
                  + (f" x training times {list(g.training_times)}" if len(g.training_times) > 1 else "")
-                 + (f" x noise {list(g.noise_levels)}" if len(g.noise_levels) > 1 else "") + ". "
+                 + (f" x noise {list(g.noise_levels)}" if len(g.noise_levels) > 1 else "")
+                 + (f" x step spreads {list(g.step_spreads)}" if len(g.step_spreads) > 1 else "") + ". "
                  f"Parameters {g.parameters}, initial state {list(g.initial_state)}; data: one exact trajectory of "
                  f"{', '.join(f'{t:g}' for t in g.training_times)} time units at dt_train"
                  + (f", relative noise {', '.join(f'{n:g}' for n in g.noise_levels)}" if any(g.noise_levels) else "")
+                 + (", steps spread uniformly over dt_train (1 +- s), s = "
+                    f"{', '.join(f'{v:g}' for v in g.step_spreads)} (each pair trained with its own step)"
+                    if any(g.step_spreads) else "")
                  + f"; G: {g.depth} hidden layer(s) of {', '.join(map(str, g.widths))} tanh units, float64; Adam, "
                  f"{g.iterations} iterations, rate {g.learning_rate:g} -> {g.final_learning_rate:g}, batches of "
                  f"{g.batch_size}. Evaluation from the same state to T = {g.t_final:g} in "
@@ -711,7 +737,7 @@ class SweepResult:
         for axes in self._slices():
             if len(self._slices()) > 1:
                 lines += [f"## width {axes['width']}, training time {axes['training_time']:g}, noise "
-                          f"{axes['noise']:g}", ""]
+                          f"{axes['noise']:g}, step spread {axes['spread']:g}", ""]
             lines += ["### Plateau against dt_train (error at T, the authors' metric)", "",
                       self.plateau_table("final", **axes), "",
                       "### The dip: error at dt_train / plateau (error at T, median; below 0.5: overfits dt_train)", "",
@@ -907,7 +933,9 @@ def run_sweep(grid: SweepGrid = SweepGrid(), output: str | Path | None = None, *
     as_integer("workers", workers)
     if extend and overwrite:
         raise ValueError("extend and overwrite exclude each other: extend keeps finished cells, overwrite drops them")
-    pairs = max(round(t / dt) for t in grid.training_times for dt in grid.training_dts)
+    # a spread s shortens steps down to dt (1 - s): up to 1 / (1 - s) times the pairs
+    pairs = max(math.ceil(t / (dt * (1 - max(grid.step_spreads))))
+                for t in grid.training_times for dt in grid.training_dts)
     members = min(grid.group_size, len(grid.cells()))
     d, width = len(grid.initial_state), max(grid.widths)
     weights = width * (d + 1) + d * (width + 1) + (grid.depth - 1) * width * (width + 1)

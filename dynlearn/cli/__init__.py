@@ -8,6 +8,7 @@
     dynlearn generate SYSTEM [...] -o FILE    a dataset of a system's trajectories (HDF5)         data.py
     dynlearn import oisst|sst FILES -o FILE   a dataset of your own SST files                     data.py
     dynlearn info FILE                        what a dataset file holds                           data.py
+    dynlearn upgrade FILE                     rewrite a dataset file as the current format        data.py
     dynlearn train autoencoder|continuousnet  train a model on a dataset                          models.py
     dynlearn evaluate RUN                     the autoencoder's long predictions                  models.py
     dynlearn manifest MODEL.pt                a trained ContinuousNet as other graphs             models.py

@@ -9,7 +9,8 @@ import os
 from typing import Any, Callable
 
 __all__ = ["positive_float", "learning_rate", "non_negative_float", "positive_int", "seed", "device", "output_file",
-           "default", "refuse_existing", "check_writable", "refuse_earlier_outputs"]
+           "default", "refuse_existing", "check_writable", "refuse_earlier_outputs", "add_sampling_options",
+           "sampling_from", "fraction"]
 
 
 def _number(text: str, kind: type, low: float, high: float, allowed: str) -> Any:
@@ -132,3 +133,43 @@ def refuse_earlier_outputs(folder: str | os.PathLike, names: tuple[str, ...], ov
         raise ValueError(f"{folder} holds the outputs of an earlier run ({', '.join(found)}); pass --overwrite to "
                          f"replace them, or choose another folder")
     check_writable(folder)
+
+
+def fraction(text: str) -> float:
+    """A number in [0, 1)."""
+    return _number(text, float, 0.0, 1.0, "a number in [0, 1)")
+
+
+def add_sampling_options(group: argparse._ArgumentGroup | argparse.ArgumentParser, *, kind: str, amount: float,
+                         sampling_seed: int, what: str) -> None:
+    """``--sampling KIND``, ``--sampling-fraction F``, ``--sampling-seed N``: irregular sample times
+    (:class:`dynlearn.datasets.sampling.IrregularSampling`), with the caller's library defaults."""
+    from dynlearn.datasets.sampling import SAMPLING_KINDS
+
+    group.add_argument("--sampling", choices=["uniform", *SAMPLING_KINDS], default=kind,
+                       help=f"sample times of {what}: uniform (every dt), jittered (k dt + U(-F/2, F/2) dt), "
+                            f"random_steps (steps uniform in dt (1 +- F)), gaps (the grid, each sample missing with "
+                            f"probability F), poisson (exponential steps of mean dt) (default: %(default)s)")
+    group.add_argument("--sampling-fraction", type=fraction, default=amount,
+                       help="F of --sampling, in [0, 1) (default: %(default)s; poisson takes none)")
+    group.add_argument("--sampling-seed", type=seed, default=sampling_seed,
+                       help="seed of the irregular sample times (default: %(default)s)")
+
+
+def sampling_from(arguments: argparse.Namespace, *, amount: float, sampling_seed: int) -> Any:
+    """The IrregularSampling the options ask for, or None for uniform; --sampling-fraction or --sampling-seed
+    without an irregular --sampling (or a fraction with poisson) is an error, not ignored."""
+    from dynlearn.datasets.sampling import IrregularSampling
+
+    fraction_given = arguments.sampling_fraction != amount
+    if arguments.sampling == "uniform":
+        if fraction_given or arguments.sampling_seed != sampling_seed:
+            raise ValueError("--sampling-fraction and --sampling-seed apply to irregular sampling: add --sampling "
+                             "jittered|random_steps|gaps|poisson")
+        return None
+    if arguments.sampling == "poisson":
+        if fraction_given:
+            raise ValueError("--sampling-fraction does not apply to --sampling poisson (its steps are exponential with "
+                             "mean dt)")
+        return IrregularSampling("poisson", 0.0, arguments.sampling_seed)
+    return IrregularSampling(arguments.sampling, arguments.sampling_fraction, arguments.sampling_seed)

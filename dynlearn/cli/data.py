@@ -5,10 +5,11 @@ renamed when complete; an existing file is replaced only with ``--overwrite``.""
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Callable
 
-from dynlearn.cli.arguments import (default, device, output_file, positive_float, positive_int, refuse_existing,
-                                    seed)
+from dynlearn.cli.arguments import (add_sampling_options, check_writable, default, device, output_file,
+                                    positive_float, positive_int, refuse_existing, sampling_from, seed)
 
 __all__ = ["register"]
 
@@ -19,7 +20,32 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
     info = commands.add_parser("info", help="describe a dataset file", description="Validate a dataset file and "
                                "print what it holds.")
     info.add_argument("file", help="a dynlearn dataset (.h5)")
-    return {"generate": _run_generate, "import": _run_import, "info": _run_info}
+    upgrade = commands.add_parser(
+        "upgrade", help="rewrite a dataset file as the current format version",
+        description="Read a dataset file of an older format version (checksum verified) and rewrite it as the current "
+                    "version (netCDF-4 dimension scales and CF attributes, readable by xarray; a checksum over the "
+                    "metadata as well as the arrays). The file is replaced only once the new one is complete; with "
+                    "--output the new file goes there and the old one is kept.")
+    upgrade.add_argument("file", help="a dynlearn dataset (.h5)")
+    upgrade.add_argument("--output", type=output_file, default=None, help="write here instead of replacing FILE")
+    upgrade.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    return {"generate": _run_generate, "import": _run_import, "info": _run_info, "upgrade": _run_upgrade}
+
+
+def _run_upgrade(arguments: argparse.Namespace) -> int:
+    from dynlearn.datasets.format import FORMAT_VERSION, upgrade_dataset
+
+    if arguments.output is not None:
+        refuse_existing(arguments.output, arguments.overwrite)
+    else:
+        check_writable(os.path.dirname(os.path.abspath(arguments.file)))
+    written, version = upgrade_dataset(arguments.file, arguments.output, overwrite=arguments.overwrite)
+    if version == FORMAT_VERSION and arguments.output is None:
+        print(f"{arguments.file}: already format version {FORMAT_VERSION}; left as it is")
+    else:
+        print(f"{arguments.file}: format version {version} read and verified; wrote {written} as format version "
+              f"{FORMAT_VERSION}")
+    return 0
 
 
 def _system_options() -> list[tuple[str, type]]:
@@ -35,6 +61,7 @@ def _system_options() -> list[tuple[str, type]]:
 def _add_generate(commands: argparse._SubParsersAction) -> None:
     from dynlearn.datasets.generate import (generate_cylinder_dataset, generate_dataset,
                                             generate_synthetic_sst_dataset)
+    from dynlearn.datasets.sampling import IrregularSampling
     from dynlearn.systems import SYSTEMS
     from dynlearn.systems.cylinder import PRESETS
 
@@ -79,6 +106,8 @@ def _add_generate(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--method", choices=["analytical", "numerical"], default=default(generate_dataset, "method"),
                           help="exact solution or dopri5 reference (default: %(default)s)")
     generate.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    add_sampling_options(generate, kind="uniform", amount=default(IrregularSampling, "fraction"),
+                         sampling_seed=default(IrregularSampling, "seed"), what="every trajectory (dt is then nominal)")
     cylinder = generate.add_argument_group("cylinder (lattice Boltzmann wake; --dt, --t-final, --n-traj do not apply)")
     cylinder.add_argument("--re", type=positive_float, default=default(generate_cylinder_dataset, "reynolds"),
                           help="Reynolds number U D / nu (default: %(default)s)")
@@ -111,7 +140,8 @@ _GENERATE_DEFAULTS: dict[str, object] = {}
 _APPLIES = {
     "cylinder": {"re", "preset", "with_velocity", "snapshots", "device"},
     "sst": {"synthetic", "years", "resolution", "start", "anomalies", "train_end", "seed"},
-    "trajectories": {"dt", "t_final", "n_traj", "x0", "method", "seed"},
+    "trajectories": {"dt", "t_final", "n_traj", "x0", "method", "seed", "sampling", "sampling_fraction",
+                     "sampling_seed"},
 }
 
 
@@ -205,6 +235,7 @@ def _run_generate(arguments: argparse.Namespace) -> int:
     import torch
 
     from dynlearn.datasets import generate_cylinder_dataset, generate_dataset, write_dataset
+    from dynlearn.datasets.sampling import IrregularSampling
     from dynlearn.systems import SYSTEMS, make_system
 
     _refuse_inapplicable(arguments)
@@ -249,11 +280,15 @@ def _run_generate(arguments: argparse.Namespace) -> int:
             initial = torch.tensor([[float(v) for v in state.split(",")] for state in arguments.x0], dtype=torch.float64)
         except ValueError:
             raise ValueError(f"--x0 must be comma-separated numbers, got {arguments.x0}") from None
+    sampling = sampling_from(arguments, amount=default(IrregularSampling, "fraction"),
+                             sampling_seed=default(IrregularSampling, "seed"))
     dataset = generate_dataset(system, dt=arguments.dt, t_final=arguments.t_final, n_trajectories=arguments.n_traj,
-                               initial_conditions=initial, seed=arguments.seed, method=arguments.method, progress=True)
+                               initial_conditions=initial, seed=arguments.seed, method=arguments.method,
+                               sampling=sampling, progress=True)
     path = write_dataset(arguments.output, dataset, overwrite=arguments.overwrite)
+    times = f"dt = {dataset.dt:g}" if sampling is None else sampling.describe(dataset.dt)
     print(f"wrote {path}: {dataset.n_trajectories} trajectories x {dataset.n_times} times of {system.name} "
-          f"(dt = {dataset.dt:g}, state {dataset.state_shape})")
+          f"({times}, state {dataset.state_shape})")
     return 0
 
 
@@ -264,12 +299,29 @@ def _run_info(arguments: argparse.Namespace) -> int:
     attributes = dataset.attributes
     names = dataset.state_names
     shown = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
-    print(f"{arguments.file}: dynlearn dataset, format version {attributes['format_version']} (read and validated; "
-          f"checksum of times, initial conditions, states and fields verified: version 1's checksum does not cover "
-          f"the metadata)")
+    version = int(attributes["format_version"])
+    if version == 1:
+        verified = ("checksum of times, initial conditions, states and fields verified; version 1's checksum does "
+                    "not cover the metadata, coordinates or trajectory parameters: `dynlearn upgrade FILE` rewrites "
+                    "it as version 2")
+    else:
+        verified = ("checksum verified over the states, times, initial conditions, "
+                    f"{len(dataset.coordinates)} coordinates, {len(dataset.trajectory_parameters)} trajectory "
+                    f"parameters, {len(dataset.fields)} fields and the metadata (system, parameters, state names and "
+                    f"dimensions, units, generator, sampling, t0, dt, seed)")
+    print(f"{arguments.file}: dynlearn dataset, format version {version} (read and validated; {verified})")
     print(f"  system      {dataset.system}  {dataset.parameters}")
-    print(f"  states      {dataset.n_trajectories} trajectories x {dataset.n_times} times x {dataset.state_shape}: {shown}")
-    print(f"  time        t0 = {dataset.t0:g}, dt = {dataset.dt:g}, {dataset.n_steps} steps to t = {float(dataset.times[-1]):g}")
+    print(f"  states      {dataset.n_trajectories} trajectories x {dataset.n_times} times x {dataset.state_shape} "
+          f"({', '.join(dataset.dimension_names())}): {shown}")
+    if dataset.is_uniform:
+        print(f"  time        t0 = {dataset.t0:g}, dt = {dataset.dt:g}, {dataset.n_steps} steps to "
+              f"t = {float(dataset.times[-1]):g}")
+    else:
+        observed = dataset.observed
+        steps = dataset.step_sizes()
+        print(f"  time        irregular: {dataset.sampling}; t0 = {dataset.t0:g}, nominal dt = {dataset.dt:g}; "
+              f"{int(observed.sum())} samples present of {observed.numel()}; steps between samples from "
+              f"{float(steps.min()):.4g} to {float(steps.max()):.4g}, mean {float(steps.mean()):.4g}")
     print(f"  generator   {dataset.generator}")
     origin = f"sampled, seed {dataset.seed}" if dataset.seed is not None else "given"
     print(f"  initial     {origin}")

@@ -5,11 +5,13 @@ of every explicit scheme) and ``dynlearn schemes``."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Callable
 
-from dynlearn.cli.arguments import (check_writable, default, device, learning_rate, non_negative_float, positive_float,
-                                    positive_int, refuse_earlier_outputs, seed)
+from dynlearn.cli.arguments import (add_sampling_options, check_writable, default, device, fraction, learning_rate,
+                                    non_negative_float, positive_float, positive_int, refuse_earlier_outputs,
+                                    sampling_from, seed)
 
 __all__ = ["register"]
 
@@ -47,6 +49,11 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
     study.add_argument("--device", type=device, default=default(run_learned_integrators, "device"),
                        help="where training runs, e.g. cuda (default: %(default)s)")
     study.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier study in the folder")
+    add_sampling_options(study, kind=default(LearnedIntegratorRecipe, "sampling"),
+                         amount=default(LearnedIntegratorRecipe, "sampling_fraction"),
+                         sampling_seed=default(LearnedIntegratorRecipe, "sampling_seed"),
+                         what="the training trajectory (each pair trained with its own step; evaluated on the "
+                              "usual regular ladder)")
     recorded = study.add_argument_group("recorded data (--data)")
     recorded.add_argument("--data", default=None, help="a one-trajectory field dataset file, instead of SYSTEM")
     recorded.add_argument("--modes", type=positive_int, default=None,
@@ -90,17 +97,26 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
 
 
 def _run_study(arguments: argparse.Namespace) -> int:
-    from dynlearn.analysis.experiments.learned_integrators import (DEFAULT_SYSTEM, markdown_reconstruction,
+    from dynlearn.analysis.experiments.learned_integrators import (DEFAULT_SYSTEM, LEARNED_INTEGRATOR_RECIPES,
+                                                                   LearnedIntegratorRecipe, markdown_reconstruction,
                                                                    run_learned_integrators)
 
     if arguments.data is not None:
+        if arguments.sampling != default(LearnedIntegratorRecipe, "sampling"):
+            raise ValueError("--sampling applies to the systems' study; a recorded field is sampled as it was recorded")
         return _run_recorded_field(arguments)
     if arguments.modes is not None or arguments.stride is not None or arguments.horizon is not None:
         raise ValueError("--modes, --stride and --horizon apply to a recorded field: add --data FILE")
     system = arguments.system or DEFAULT_SYSTEM
+    sampling = sampling_from(arguments, amount=default(LearnedIntegratorRecipe, "sampling_fraction"),
+                             sampling_seed=default(LearnedIntegratorRecipe, "sampling_seed"))
+    recipe = LEARNED_INTEGRATOR_RECIPES[system]
+    if sampling is not None:
+        recipe = dataclasses.replace(recipe, sampling=sampling.kind, sampling_fraction=sampling.fraction,
+                                     sampling_seed=sampling.seed)
     output = arguments.output or f"dynlearn-study-{system}"
     refuse_earlier_outputs(output, ("report.md", "results.json", "convergence_grid.png"), arguments.overwrite)
-    outcome = run_learned_integrators(system, output, seeds=arguments.seeds, iterations=arguments.iterations,
+    outcome = run_learned_integrators(recipe, output, seeds=arguments.seeds, iterations=arguments.iterations,
                                       neural_ode=arguments.neural_ode, device=arguments.device)
     print(f"{system}: trained at dt = {outcome.recipe.training_dt:g}, evaluated to T = {outcome.recipe.t_final:g}"
           f" ({outcome.seconds:.0f} s)\n")
@@ -211,6 +227,10 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
     axes.add_argument("--noise", type=non_negative_float, nargs="+", metavar="LEVEL",
                       default=list(default(SweepGrid, "noise_levels")),
                       help="relative Gaussian noise on the training data (default: %(default)s)")
+    axes.add_argument("--step-spreads", type=fraction, nargs="+", metavar="S",
+                      default=list(default(SweepGrid, "step_spreads")),
+                      help="irregular training data: steps uniform in dt_train (1 +- S), each pair trained with its "
+                           "own step; 0 samples every dt_train (default: %(default)s)")
     shared = sweep.add_argument_group("shared by every training")
     shared.add_argument("--evaluation-schemes", nargs="+", metavar="SCHEME",
                         default=list(default(SweepGrid, "evaluation_schemes")), help="(default: %(default)s)")
@@ -275,7 +295,8 @@ def _run_sweep(arguments: argparse.Namespace) -> int:
         arguments.system, training_dts=tuple(arguments.dt_train),
         training_schemes=tuple(tuple(group.split("+")) for group in arguments.schemes), seeds=tuple(arguments.seeds),
         widths=tuple(arguments.widths), training_times=tuple(arguments.training_times),
-        noise_levels=tuple(arguments.noise), evaluation_schemes=tuple(arguments.evaluation_schemes),
+        noise_levels=tuple(arguments.noise), step_spreads=tuple(arguments.step_spreads),
+        evaluation_schemes=tuple(arguments.evaluation_schemes),
         t_final=arguments.t_final, finest_dt=arguments.finest_dt, batch_size=arguments.batch_size,
         group_size=arguments.group_size, **schedule)
     output = arguments.output or f"dynlearn-sweep-{arguments.system}"
