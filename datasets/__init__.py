@@ -6,7 +6,9 @@ read with h5py or scipy through ``dynlearn.datasets.netcdf``), their preprocessi
 (``dynlearn.datasets.climatology``); CIFAR-10 is planned, see the issues.
 """
 
-from .format import FORMAT_NAME, FORMAT_VERSION, DatasetFormatError, TrajectoryDataset, read_dataset, write_dataset
+from .format import (FORMAT_NAME, FORMAT_VERSION, DatasetFormatError, TrajectoryDataset, read_dataset, upgrade_dataset,
+                     write_dataset)
+from .sampling import SAMPLING_KINDS, IrregularSampling
 from .climatology import Normalisation, fit_normalisation, normalise_dataset, to_celsius
 from .generate import generate_cylinder_dataset, generate_dataset, generate_synthetic_sst_dataset
 from .sst import REGIONS, Region, SeaSurfaceTemperature, SeaSurfaceTemperatureError, read_oisst, read_sst
@@ -16,10 +18,12 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "DatasetFormatError",
+    "IrregularSampling",
     "Normalisation",
     "OneStepPairs",
     "REGIONS",
     "Region",
+    "SAMPLING_KINDS",
     "SeaSurfaceTemperature",
     "SeaSurfaceTemperatureError",
     "StepWindows",
@@ -35,5 +39,6 @@ __all__ = [
     "to_celsius",
     "read_dataset",
     "split_trajectories",
+    "upgrade_dataset",
     "write_dataset",
 ]

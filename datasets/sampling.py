@@ -30,6 +30,8 @@ __all__ = ["IrregularSampling", "SAMPLING_KINDS"]
 
 #: the kinds of irregular sampling (``"uniform"`` is the regular grid, with no IrregularSampling)
 SAMPLING_KINDS = ("jittered", "random_steps", "gaps", "poisson")
+#: the fraction of jittered, random_steps and gaps sampling when none is given
+DEFAULT_FRACTION = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,24 +41,26 @@ class IrregularSampling:
     Attributes:
         kind: one of :data:`SAMPLING_KINDS`.
         fraction: the kind's one number (jitter width, step spread or missing probability, in units of the
-            nominal dt or as a probability), in [0, 1); 0 for ``poisson``.
+            nominal dt or as a probability), in [0, 1); None: :data:`DEFAULT_FRACTION` (0 for ``poisson``, which
+            takes none).
         seed: of the generator drawing the times (integer >= 0).
     """
 
     kind: str
-    fraction: float = 0.5
+    fraction: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in SAMPLING_KINDS:
             raise ValueError(f"sampling kind must be one of {', '.join(SAMPLING_KINDS)}, got {self.kind!r}")
         if self.kind == "poisson":
-            if self.fraction not in (0, 0.5):  # 0.5: the dataclass default, ignored
+            if self.fraction not in (None, 0):
                 raise ValueError(f"poisson sampling takes no fraction (its steps are exponential with mean dt), got "
                                  f"{self.fraction!r}")
             object.__setattr__(self, "fraction", 0.0)
         else:
-            fraction = as_number_in(f"{self.kind} sampling: fraction", self.fraction, 0.0, 1.0)
+            fraction = DEFAULT_FRACTION if self.fraction is None else self.fraction
+            fraction = as_number_in(f"{self.kind} sampling: fraction", fraction, 0.0, 1.0)
             object.__setattr__(self, "fraction", fraction)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
             raise ValueError(f"sampling seed must be an integer in [0, 2^63), got {self.seed!r}")

@@ -8,8 +8,6 @@ import hashlib
 import importlib.util
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -247,22 +245,26 @@ def test_a_tampered_version_1_file_is_not_upgraded(tmp_path):
     assert old.read_bytes() == before
 
 
-def test_the_command_line_upgrades_and_info_says_what_it_verified(tmp_path):
+def test_the_command_line_upgrades_and_info_says_what_it_verified(tmp_path, capsys):
+    from dynlearn.cli import main
+
     old = write_version_1(tmp_path / "old.h5", _pendulum())
 
     def dynlearn(*arguments):
-        return subprocess.run([sys.executable, "-m", "dynlearn.cli", *arguments], capture_output=True, text=True)
+        status = main(list(arguments))
+        printed = capsys.readouterr()
+        return status, printed.out, printed.err
 
-    info = dynlearn("info", str(old))
-    assert info.returncode == 0 and "format version 1" in info.stdout and "dynlearn upgrade" in info.stdout
-    done = dynlearn("upgrade", str(old))
-    assert done.returncode == 0 and "wrote" in done.stdout
-    info = dynlearn("info", str(old))
-    assert "format version 2" in info.stdout and "the metadata (system, parameters" in info.stdout
-    again = dynlearn("upgrade", str(old))
-    assert again.returncode == 0 and "already format version 2" in again.stdout
-    refused = dynlearn("upgrade", str(old), "--output", str(old))
-    assert refused.returncode == 2 and "exists; pass --overwrite" in refused.stderr
+    status, out, _ = dynlearn("info", str(old))
+    assert status == 0 and "format version 1" in out and "dynlearn upgrade" in out
+    status, out, _ = dynlearn("upgrade", str(old))
+    assert status == 0 and "wrote" in out
+    status, out, _ = dynlearn("info", str(old))
+    assert "format version 2" in out and "the metadata (system, parameters" in out
+    status, out, _ = dynlearn("upgrade", str(old))
+    assert status == 0 and "already format version 2" in out
+    status, _, err = dynlearn("upgrade", str(old), "--output", str(old))
+    assert status == 2 and "exists; pass --overwrite" in err and "\n" not in err.strip()
 
 
 def test_names_that_would_collide_in_the_root_group_are_refused_before_writing(tmp_path):

@@ -143,15 +143,16 @@ def fraction(text: str) -> float:
 def add_sampling_options(group: argparse._ArgumentGroup | argparse.ArgumentParser, *, kind: str, amount: float,
                          sampling_seed: int, what: str) -> None:
     """``--sampling KIND``, ``--sampling-fraction F``, ``--sampling-seed N``: irregular sample times
-    (:class:`dynlearn.datasets.sampling.IrregularSampling`), with the caller's library defaults."""
+    (:class:`dynlearn.datasets.sampling.IrregularSampling`), with the caller's library defaults (``amount``: the
+    fraction when none is given)."""
     from dynlearn.datasets.sampling import SAMPLING_KINDS
 
     group.add_argument("--sampling", choices=["uniform", *SAMPLING_KINDS], default=kind,
                        help=f"sample times of {what}: uniform (every dt), jittered (k dt + U(-F/2, F/2) dt), "
                             f"random_steps (steps uniform in dt (1 +- F)), gaps (the grid, each sample missing with "
                             f"probability F), poisson (exponential steps of mean dt) (default: %(default)s)")
-    group.add_argument("--sampling-fraction", type=fraction, default=amount,
-                       help="F of --sampling, in [0, 1) (default: %(default)s; poisson takes none)")
+    group.add_argument("--sampling-fraction", type=fraction, default=None,
+                       help=f"F of --sampling, in [0, 1) (default: {amount}; poisson takes none)")
     group.add_argument("--sampling-seed", type=seed, default=sampling_seed,
                        help="seed of the irregular sample times (default: %(default)s)")
 
@@ -161,7 +162,7 @@ def sampling_from(arguments: argparse.Namespace, *, amount: float, sampling_seed
     without an irregular --sampling (or a fraction with poisson) is an error, not ignored."""
     from dynlearn.datasets.sampling import IrregularSampling
 
-    fraction_given = arguments.sampling_fraction != amount
+    fraction_given = arguments.sampling_fraction is not None
     if arguments.sampling == "uniform":
         if fraction_given or arguments.sampling_seed != sampling_seed:
             raise ValueError("--sampling-fraction and --sampling-seed apply to irregular sampling: add --sampling "
@@ -172,4 +173,5 @@ def sampling_from(arguments: argparse.Namespace, *, amount: float, sampling_seed
             raise ValueError("--sampling-fraction does not apply to --sampling poisson (its steps are exponential with "
                              "mean dt)")
         return IrregularSampling("poisson", 0.0, arguments.sampling_seed)
-    return IrregularSampling(arguments.sampling, arguments.sampling_fraction, arguments.sampling_seed)
+    return IrregularSampling(arguments.sampling, amount if arguments.sampling_fraction is None
+                             else arguments.sampling_fraction, arguments.sampling_seed)

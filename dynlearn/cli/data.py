@@ -61,7 +61,7 @@ def _system_options() -> list[tuple[str, type]]:
 def _add_generate(commands: argparse._SubParsersAction) -> None:
     from dynlearn.datasets.generate import (generate_cylinder_dataset, generate_dataset,
                                             generate_synthetic_sst_dataset)
-    from dynlearn.datasets.sampling import IrregularSampling
+    from dynlearn.datasets.sampling import DEFAULT_FRACTION, IrregularSampling
     from dynlearn.systems import SYSTEMS
     from dynlearn.systems.cylinder import PRESETS
 
@@ -106,7 +106,7 @@ def _add_generate(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--method", choices=["analytical", "numerical"], default=default(generate_dataset, "method"),
                           help="exact solution or dopri5 reference (default: %(default)s)")
     generate.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    add_sampling_options(generate, kind="uniform", amount=default(IrregularSampling, "fraction"),
+    add_sampling_options(generate, kind="uniform", amount=DEFAULT_FRACTION,
                          sampling_seed=default(IrregularSampling, "seed"), what="every trajectory (dt is then nominal)")
     cylinder = generate.add_argument_group("cylinder (lattice Boltzmann wake; --dt, --t-final, --n-traj do not apply)")
     cylinder.add_argument("--re", type=positive_float, default=default(generate_cylinder_dataset, "reynolds"),
@@ -235,7 +235,7 @@ def _run_generate(arguments: argparse.Namespace) -> int:
     import torch
 
     from dynlearn.datasets import generate_cylinder_dataset, generate_dataset, write_dataset
-    from dynlearn.datasets.sampling import IrregularSampling
+    from dynlearn.datasets.sampling import DEFAULT_FRACTION, IrregularSampling
     from dynlearn.systems import SYSTEMS, make_system
 
     _refuse_inapplicable(arguments)
@@ -280,7 +280,7 @@ def _run_generate(arguments: argparse.Namespace) -> int:
             initial = torch.tensor([[float(v) for v in state.split(",")] for state in arguments.x0], dtype=torch.float64)
         except ValueError:
             raise ValueError(f"--x0 must be comma-separated numbers, got {arguments.x0}") from None
-    sampling = sampling_from(arguments, amount=default(IrregularSampling, "fraction"),
+    sampling = sampling_from(arguments, amount=DEFAULT_FRACTION,
                              sampling_seed=default(IrregularSampling, "seed"))
     dataset = generate_dataset(system, dt=arguments.dt, t_final=arguments.t_final, n_trajectories=arguments.n_traj,
                                initial_conditions=initial, seed=arguments.seed, method=arguments.method,
@@ -319,9 +319,10 @@ def _run_info(arguments: argparse.Namespace) -> int:
     else:
         observed = dataset.observed
         steps = dataset.step_sizes()
+        spread = (f"steps between samples from {float(steps.min()):.4g} to {float(steps.max()):.4g}, mean "
+                  f"{float(steps.mean()):.4g}" if steps.numel() else "no trajectory has two samples")
         print(f"  time        irregular: {dataset.sampling}; t0 = {dataset.t0:g}, nominal dt = {dataset.dt:g}; "
-              f"{int(observed.sum())} samples present of {observed.numel()}; steps between samples from "
-              f"{float(steps.min()):.4g} to {float(steps.max()):.4g}, mean {float(steps.mean()):.4g}")
+              f"{int(observed.sum())} samples present of {observed.numel()}; {spread}")
     print(f"  generator   {dataset.generator}")
     origin = f"sampled, seed {dataset.seed}" if dataset.seed is not None else "given"
     print(f"  initial     {origin}")
