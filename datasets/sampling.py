@@ -107,7 +107,8 @@ class IrregularSampling:
         if self.kind == "random_steps":
             steps = dt * (1 + self.fraction * (2 * uniform - 1))
         else:
-            steps = -dt * torch.log1p(-uniform)  # exponential with mean dt
+            # exponential with mean dt; a draw of exactly 0 (probability 2^-53) would repeat a time: floored
+            steps = (-dt * torch.log1p(-uniform)).clamp_min(1e-12 * dt)
         times = t0 + torch.cat([torch.zeros(n_trajectories, 1, dtype=torch.float64), steps.cumsum(dim=1)], dim=1)
         times = torch.where(times <= end * (1 + 1e-12), times, torch.nan)
         longest = int(torch.isfinite(times).sum(dim=1).max())
