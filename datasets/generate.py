@@ -42,7 +42,7 @@ def generate_dataset(
     n_trajectories: int | None = None,
     initial_conditions: torch.Tensor | None = None,
     seed: int = 0,
-    method: Literal["analytical", "numerical"] = "analytical",
+    method: Literal["auto", "analytical", "numerical"] = "auto",
     sampling: IrregularSampling | None = None,
     progress: bool = False,
 ) -> TrajectoryDataset:
@@ -58,8 +58,10 @@ def generate_dataset(
     every trajectory's own times (exactly, for the analytical method: at the union of all sample times, each
     trajectory then taking its own), and the dataset records how the times were drawn (``sampling``).
     """
-    if method not in ("analytical", "numerical"):
-        raise ValueError(f"method must be 'analytical' or 'numerical', got {method!r}")
+    if method not in ("auto", "analytical", "numerical"):
+        raise ValueError(f"method must be 'auto', 'analytical' or 'numerical', got {method!r}")
+    if method == "auto":  # the exact solution where the system has one, else the tight numerical reference
+        method = "analytical" if system.has_solution else "numerical"
     if sampling is not None and not isinstance(sampling, IrregularSampling):
         raise TypeError(f"sampling must be an IrregularSampling or None, got {type(sampling).__name__}")
     n_steps = steps_in(t_final, dt)

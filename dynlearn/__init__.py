@@ -33,7 +33,7 @@ _FAMILIES = {
                              "stability_matrix", "step", "step_plan", "time_grid"),
     "dynlearn.fields": ("MLP", "AffineVectorField", "DiscreteMap", "EmbeddedModel", "EnsembleMLP", "HybridVectorField",
                         "LinearMap", "LinearVectorField", "NeuralODE", "NeuralVectorField", "SkipMap",
-                        "TrainingHistory", "TrainingSettings", "embedded_loss", "ensemble_embedded_loss", "map_loss",
+                        "TimeDependentVectorField", "TrainingHistory", "TrainingSettings", "embedded_loss", "ensemble_embedded_loss", "map_loss",
                         "train", "train_ensemble"),
     "dynlearn.autoencoder": ("AutoencoderLoss", "AutoencoderTrainingSettings", "PhysicsAwareAutoencoder",
                              "solve_discrete_lyapunov", "stability_prior", "train_autoencoder"),
@@ -61,7 +61,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
                                       solve_discrete_lyapunov, stability_prior, train_autoencoder)
     from dynlearn.continuousnet import ClassifierTrainingSettings, ContinuousNet, OdeBlock, train_classifier
     from dynlearn.fields import (MLP, AffineVectorField, DiscreteMap, EmbeddedModel, EnsembleMLP, HybridVectorField,
-                                 LinearMap, LinearVectorField, NeuralODE, NeuralVectorField, SkipMap, TrainingHistory,
+                                 LinearMap, LinearVectorField, NeuralODE, NeuralVectorField, SkipMap,
+                                 TimeDependentVectorField, TrainingHistory,
                                  TrainingSettings, embedded_loss, ensemble_embedded_loss, map_loss, train,
                                  train_ensemble)
     from dynlearn.integration import (ADAPTIVE_METHODS, ButcherTableau, NonFiniteStateError, StepPlan, VectorField,

@@ -44,6 +44,8 @@ class System(abc.ABC):
     PARAMETERS: ClassVar[tuple[Parameter, ...]]
     #: what generates the analytical solution, recorded in dataset files
     analytical_method: ClassVar[str] = ""
+    #: whether the vector field is independent of t (False: G(t, x) is needed, e.g. the double gyre)
+    autonomous: ClassVar[bool] = True
 
     @property
     @abc.abstractmethod

@@ -6,6 +6,8 @@ import difflib
 from typing import Any
 
 from .base import System
+from .double_gyre import DoubleGyre
+from .lotka_volterra import LotkaVolterra
 from .oscillator import HarmonicOscillator
 from .pendulum import CartesianPendulum, Pendulum
 from .wave import WaveEquation
@@ -17,6 +19,8 @@ SYSTEMS: dict[str, type[System]] = {
     Pendulum.name: Pendulum,
     CartesianPendulum.name: CartesianPendulum,
     WaveEquation.name: WaveEquation,
+    LotkaVolterra.name: LotkaVolterra,
+    DoubleGyre.name: DoubleGyre,
 }
 
 

@@ -32,7 +32,7 @@ from dynlearn.datasets.sampling import IrregularSampling
 from dynlearn.integration.rollout import time_grid
 from dynlearn.integration.tableaus import get_tableau
 from dynlearn.fields.models import (MLP, DiscreteMap, LinearVectorField, NeuralODE, NeuralVectorField, SkipMap,
-                                    iterate_map)
+                                    TimeDependentVectorField, iterate_map)
 from dynlearn.integration.stability import stability_matrix
 from dynlearn.systems import make_system
 from dynlearn.systems.base import System
@@ -72,6 +72,9 @@ class LearnedIntegratorRecipe:
     sampling: str = "uniform"
     sampling_fraction: float = 0.5
     sampling_seed: int = 0
+    #: for a non-autonomous system (the double gyre): the periods (time units) of the time features
+    #: sin(2 pi t / P), cos(2 pi t / P) of G(t, x) (dynlearn.fields.TimeDependentVectorField); empty: t itself
+    time_periods: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         """Every value checked before any work: a bad one fails here with one line."""
@@ -118,6 +121,18 @@ LEARNED_INTEGRATOR_RECIPES: dict[str, LearnedIntegratorRecipe] = {
         "oscillator", {"frequency": 1.0, "damping_ratio": 0.0}, (1.0, 0.0), networks=("mlp", "linear"),
         linear_schemes=_LINEAR_SCHEMES,
     ),
+    # the textbook parameters (alpha = 2/3, beta = 4/3, gamma = delta = 1; period 7.85 from this state):
+    # 40 time units of training data, about 5 orbits, evaluated over 5 time units
+    "lotka-volterra": LearnedIntegratorRecipe(
+        "lotka-volterra", {"alpha": 2 / 3, "beta": 4 / 3, "gamma": 1.0, "delta": 1.0}, (1.5, 0.5),
+        training_time=40.0, t_final=5.0,
+    ),
+    # tracer paths in the double gyre (A = 0.1, epsilon = 0.25, omega = 2 pi / 10): G(t, x) with the forcing's period
+    # as its time feature, trained on 40 time units (four forcing periods) of one path, evaluated over 10
+    "double-gyre": LearnedIntegratorRecipe(
+        "double-gyre", {"amplitude": 0.1, "epsilon": 0.25, "omega": 2 * math.pi / 10}, (0.6, 0.3),
+        training_time=40.0, t_final=10.0, time_periods=(10.0,),
+    ),
     "wave": LearnedIntegratorRecipe(
         "wave", {"nodes": 16, "n_modes": 400, "stencil_order": 6}, None, training_time=2.0, networks=("linear",),
         linear_schemes=_LINEAR_SCHEMES, training_dt=0.01, t_final=1.0,
@@ -140,7 +155,12 @@ class LearnedIntegratorOutcome:
 
 
 def _trajectory(system: System, initial: torch.Tensor | None, times: torch.Tensor) -> torch.Tensor:
-    """The exact trajectory ``(n_times, *state)`` from ``initial`` (or the system's configured data)."""
+    """The exact trajectory ``(n_times, *state)`` from ``initial`` (or the system's configured data); for a system
+    with no closed form, its tight numerical reference (dopri5 at rtol = atol = 1e-12)."""
+    if not system.has_solution:
+        if initial is None:
+            raise ValueError(f"{system.name} has no closed-form solution: its recipe must give an initial_state")
+        return system.numerical_solution(initial, times)
     generator = torch.Generator().manual_seed(0)
     given = None if initial is None else initial.unsqueeze(0)
     return system.analytical_trajectories(times, given, 1, generator)[1][0]
@@ -202,6 +222,12 @@ def run_learned_integrators(
     pair_steps = recipe.training_dt if irregular is None else training_times.diff()
     x0 = training[0]
     dimension = x0.shape[-1]
+    autonomous = system.autonomous
+    if not autonomous:  # G(t, x), trained from each pair's own start time
+        refused = {"linear", "neural-ode"} & set(recipe.networks)
+        if refused:
+            raise ValueError(f"{system.name} is non-autonomous: networks {sorted(refused)} are autonomous fields; "
+                             f"use 'mlp' (a TimeDependentVectorField)")
 
     fields: dict[str, Any] = {"true field": system}
     trained_in: dict[str, tuple[str, ...]] = {}
@@ -209,6 +235,7 @@ def run_learned_integrators(
     device = torch.device(device)
     on_device = starts.to(device), successors.to(device)
     steps_on_device = pair_steps if irregular is None else pair_steps.to(device)
+    start_times = None if autonomous else training_times[:-1].to(device)
     exact_map = least_squares_map(starts, successors)  # the data's one-step map (exact data: exp(dt Lambda))
 
     def fit(name: str, module: torch.nn.Module, loss, seed: int) -> None:
@@ -223,6 +250,15 @@ def run_learned_integrators(
     def network(seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)
         return MLP(dimension, dimension, recipe.width, recipe.depth).to(device, torch.float64)
+
+    def vector_field(seed: int) -> torch.nn.Module:
+        """G(x), or G(t, x) with the recipe's time features for a non-autonomous system."""
+        if autonomous:
+            return NeuralVectorField(network(seed))
+        features = 2 * len(recipe.time_periods) if recipe.time_periods else 1
+        torch.manual_seed(seed)
+        return TimeDependentVectorField(MLP(dimension + features, dimension, recipe.width, recipe.depth).to(
+            device, torch.float64), recipe.time_periods)
 
     unknown = set(recipe.networks) - {"mlp", "linear", "neural-ode"}
     if unknown:
@@ -246,8 +282,9 @@ def run_learned_integrators(
         if "mlp" in recipe.networks:
             for seed in seeds:
                 name = f"mlp {label}{suffix(seed)}"
-                field = NeuralVectorField(network(seed))
-                loss = embedded_loss(field, on_device[0], on_device[1][:, None], steps_on_device, schemes)
+                field = vector_field(seed)
+                loss = embedded_loss(field, on_device[0], on_device[1][:, None], steps_on_device, schemes,
+                                     start_times)
                 fit(name, field, loss, seed)
                 fields[name], trained_in[name] = field, schemes
     if "neural-ode" in recipe.networks:  # the continuous reference: G trained through an adaptive solver
@@ -264,7 +301,8 @@ def run_learned_integrators(
             fields[name] = field
 
     baselines = []
-    if recipe.discrete_baselines and irregular is None:  # maps with no vector field: judged at dt_train only
+    # maps with no vector field, judged at dt_train only: one step and no time, so uniform autonomous data only
+    if recipe.discrete_baselines and irregular is None and autonomous:
         n_eval = round(recipe.t_final / recipe.training_dt)
         exact = _trajectory(system, initial, time_grid(0.0, recipe.training_dt, n_eval))
         for label, make in (("direct map x -> N(x)", lambda net: DiscreteMap(net)),
@@ -289,7 +327,7 @@ def run_learned_integrators(
     )
     # the reconstruction inverts one map of one step: uniform data only
     reconstruction = (_reconstruct(system, recipe, starts, successors, progress)
-                      if recipe.linear_schemes and irregular is None else [])
+                      if recipe.linear_schemes and irregular is None and autonomous else [])
     outcome = LearnedIntegratorOutcome(recipe, study, histories, reconstruction, baselines,
                                        time.perf_counter() - began, [])
     if output is not None:

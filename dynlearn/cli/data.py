@@ -103,8 +103,10 @@ def _add_generate(commands: argparse._SubParsersAction) -> None:
                           help="seed of the sampled initial conditions (default: %(default)s)")
     generate.add_argument("--x0", action="append", metavar="V1,V2,...",
                           help="an initial state, comma-separated; repeat for several trajectories (replaces sampling)")
-    generate.add_argument("--method", choices=["analytical", "numerical"], default=default(generate_dataset, "method"),
-                          help="exact solution or dopri5 reference (default: %(default)s)")
+    generate.add_argument("--method", choices=["auto", "analytical", "numerical"],
+                          default=default(generate_dataset, "method"),
+                          help="exact solution or dopri5 reference; auto: exact where the system has one "
+                               "(default: %(default)s)")
     generate.add_argument("--overwrite", action="store_true", help="replace an existing file")
     add_sampling_options(generate, kind="uniform", amount=DEFAULT_FRACTION,
                          sampling_seed=default(IrregularSampling, "seed"), what="every trajectory (dt is then nominal)")

@@ -2,7 +2,7 @@
 ``EmbeddedModel``), discrete maps (ResNet-like baselines), hybrids of known physics and a learned correction,
 neural ODEs on torchdiffeq, and the training loop with its one- and S-step losses.
 
-    models.py    MLP, NeuralVectorField, LinearVectorField, AffineVectorField, HybridVectorField, EmbeddedModel,
+    models.py    MLP, NeuralVectorField, TimeDependentVectorField (G(t, x)), LinearVectorField, AffineVectorField, HybridVectorField, EmbeddedModel,
                  DiscreteMap, SkipMap, LinearMap, iterate_map, NeuralODE
     training.py  train (Adam, schedule, early stop, resumable), train_ensemble (M members at once, each as
                  train alone), TrainingSettings, TrainingHistory, embedded_loss, map_loss
@@ -20,12 +20,14 @@ from dynlearn.fields.models import (
     NeuralODE,
     NeuralVectorField,
     SkipMap,
+    TimeDependentVectorField,
     iterate_map,
 )
 from dynlearn.fields.ensemble import EnsembleMLP, EnsembleVectorField, ensemble_embedded_loss
 from dynlearn.fields.training import TrainingHistory, TrainingSettings, embedded_loss, map_loss, train, train_ensemble
 
 __all__ = ["MLP", "AffineVectorField", "DiscreteMap", "EmbeddedModel", "HybridVectorField", "LinearMap",
-           "LinearVectorField", "NeuralODE", "NeuralVectorField", "SkipMap", "iterate_map", "TrainingHistory",
+           "LinearVectorField", "NeuralODE", "NeuralVectorField", "SkipMap", "TimeDependentVectorField", "iterate_map",
+           "TrainingHistory",
            "TrainingSettings", "embedded_loss", "map_loss", "train", "EnsembleMLP", "EnsembleVectorField",
            "ensemble_embedded_loss", "train_ensemble"]

@@ -12,6 +12,7 @@ continuous model from a discrete map. Baselines that are discrete by constructio
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import torch
@@ -26,6 +27,7 @@ from dynlearn.integration.tableaus import get_tableau
 __all__ = [
     "MLP",
     "NeuralVectorField",
+    "TimeDependentVectorField",
     "LinearVectorField",
     "AffineVectorField",
     "LinearMap",
@@ -78,6 +80,37 @@ class NeuralVectorField(nn.Module):
 
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.network(x)
+
+
+class TimeDependentVectorField(nn.Module):
+    """A non-autonomous learned vector field G(t, x) = network([x, features(t)]) for states ``(*batch, d)``.
+
+    ``periods`` (P_1, ...): the features are sin(2 pi t / P_j), cos(2 pi t / P_j) for each, a field periodic in t
+    with periods the user knows (a forcing's: the double gyre's 2 pi / omega), which stays periodic beyond the
+    training times; with no periods the feature is t itself. ``network`` takes d + 2 len(periods) inputs (d + 1
+    without periods) and returns d. ``t`` is a 0-dim tensor or one time per batch element (``(batch,)``, as
+    :func:`dynlearn.rollout` passes with a t0 or dt per element), broadcast over the state's further batch axes.
+    """
+
+    def __init__(self, network: nn.Module, periods: tuple[float, ...] = ()) -> None:
+        super().__init__()
+        self.network = network
+        self.periods = tuple(as_positive_step("periods", period) for period in periods)
+
+    @property
+    def time_features(self) -> int:
+        """How many inputs the time takes: 2 per period, or 1 (t itself)."""
+        return 2 * len(self.periods) if self.periods else 1
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        t = t.reshape(tuple(t.shape) + (1,) * max(0, x.ndim - 1 - t.ndim)).expand(x.shape[:-1])
+        if self.periods:
+            angles = torch.stack([2 * math.pi * t / period for period in self.periods], dim=-1)
+            features = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+        else:
+            features = t[..., None]
+        return self.network(torch.cat([x, features], dim=-1))
 
 
 class LinearVectorField(nn.Module):

@@ -178,6 +178,7 @@ def embedded_loss(
     targets: torch.Tensor,
     dt: float | torch.Tensor,
     schemes: Sequence[str | ButcherTableau] = ("rk4",),
+    start_times: torch.Tensor | None = None,
 ) -> Loss:
     """Mean squared error of S-step predictions of ``vector_field`` inside each scheme, summed over schemes.
 
@@ -188,6 +189,9 @@ def embedded_loss(
     ``dt``: the step between successive states: one number for all; a tensor ``(N,)``, sample n's own step
     (irregularly sampled pairs, or windows on a sample's own uniform grid); or ``(N, S)``, the step before each
     target (irregular windows: x_hat_{n, s} = Step(x_hat_{n, s-1}, dt[n, s])).
+
+    ``start_times`` ``(N,)``: the time of each start, for a non-autonomous field G(t, x) (the scheme's stage times
+    then run from there); None starts every sample at t = 0, which is right for an autonomous field only.
     """
     if targets.ndim != starts.ndim + 1 or targets.shape[0] != starts.shape[0] or targets.shape[2:] != starts.shape[1:]:
         raise ValueError(f"targets must be (N, S, *state) for starts (N, *state); got {tuple(targets.shape)} and "
@@ -205,22 +209,32 @@ def embedded_loss(
     scheme_list = list(schemes)
     if not scheme_list:
         raise ValueError("schemes is empty")
+    if start_times is not None:
+        if not isinstance(start_times, torch.Tensor) or tuple(start_times.shape) != (starts.shape[0],):
+            raise ValueError(f"start_times must be a tensor of shape (N,) = ({starts.shape[0]},), got "
+                             f"{getattr(start_times, 'shape', type(start_times).__name__)}")
+        if not bool(torch.isfinite(start_times).all()):
+            raise ValueError("start_times must hold finite times")
+        start_times = start_times.to(device=starts.device, dtype=torch.float64)
 
-    def predict(x: torch.Tensor, step_sizes: float | torch.Tensor, scheme: str | ButcherTableau) -> torch.Tensor:
+    def predict(x: torch.Tensor, t0: float | torch.Tensor, step_sizes: float | torch.Tensor,
+                scheme: str | ButcherTableau) -> torch.Tensor:
         if isinstance(step_sizes, torch.Tensor) and step_sizes.ndim == 2:  # a step of its own before each target
-            predictions = []
+            predictions, t = [], t0
             for s in range(steps):
-                x = step(vector_field, 0.0, x, step_sizes[:, s], scheme)
+                x = step(vector_field, t, x, step_sizes[:, s], scheme)
+                t = t + step_sizes[:, s].to(torch.float64)
                 predictions.append(x)
             return torch.stack(predictions, dim=1)
-        return rollout(vector_field, x, 0.0, step_sizes, steps, scheme, allow_nonfinite=True)[1:].movedim(0, 1)
+        return rollout(vector_field, x, t0, step_sizes, steps, scheme, allow_nonfinite=True)[1:].movedim(0, 1)
 
     def loss(index: torch.Tensor | None) -> torch.Tensor:
         x, y = (starts, targets) if index is None else (starts[index], targets[index])
         step_sizes = dt[index] if index is not None and isinstance(dt, torch.Tensor) else dt
+        t0 = 0.0 if start_times is None else (start_times if index is None else start_times[index])
         total = x.new_zeros(())
         for scheme in scheme_list:
-            total = total + torch.mean((predict(x, step_sizes, scheme) - y) ** 2)
+            total = total + torch.mean((predict(x, t0, step_sizes, scheme) - y) ** 2)
         return total
 
     return loss

@@ -36,6 +36,20 @@ _CHUNK = 256
 StepSize = float | torch.Tensor
 
 
+def _time_per_element(name: str, t: object, x: torch.Tensor) -> torch.Tensor | None:
+    """``t`` as a ``(batch,)`` float64 tensor on the device of ``x`` when it is one start time per batch element
+    (checked: shape ``(x.shape[0],)``, finite); None when it is one number (a number or a 0-dim tensor)."""
+    if not isinstance(t, torch.Tensor) or t.ndim == 0:
+        return None
+    if t.ndim != 1 or x.ndim < 1 or t.shape[0] != x.shape[0] or t.is_complex():
+        raise ValueError(f"{name} must be a number or a real tensor of shape (batch,) = "
+                         f"({x.shape[0] if x.ndim else '-'},) for a state of shape {tuple(x.shape)}, got shape "
+                         f"{tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} must hold finite times")
+    return t.to(device=x.device, dtype=torch.float64)
+
+
 def _step_per_element(name: str, dt: object, x: torch.Tensor) -> torch.Tensor | None:
     """``dt`` as a ``(batch,)`` tensor on the device of ``x`` when it is one step per batch element (checked: shape
     ``(x.shape[0],)``, finite, > 0); None when it is one number for the whole batch (a number or a 0-dim tensor)."""
@@ -74,7 +88,8 @@ def step(
     Args:
         f: the vector field, called as ``f(t, x)`` with ``t`` a 0-dim tensor (dtype and device of ``x``), or,
             when dt is per batch element, a ``(batch,)`` tensor of each element's stage time.
-        t: time at the start of the step (number or 0-dim tensor).
+        t: time at the start of the step (number or 0-dim tensor), or a ``(batch,)`` tensor, each element's own
+            start (pairs sampled at different times of a non-autonomous system).
         x: state, any shape ``(*batch, *state)``; floating point or complex.
         dt: step size, a finite number > 0 (same time unit as ``t``), or a tensor ``(batch,)`` of them, one per
             element along the first axis of ``x`` and broadcast over the rest: element b steps by dt[b]
@@ -85,9 +100,15 @@ def step(
     Differentiable with respect to ``x`` and to the parameters ``f`` closes over.
     """
     x = check_state("x", x)
-    t = as_finite_time("t", t)
     plan = step_plan(scheme)
     per_element = _step_per_element("dt", dt, x)
+    starts = _time_per_element("t", t, x)
+    if starts is not None:
+        t = starts
+        if per_element is None:
+            per_element = torch.full_like(starts, as_positive_step("dt", dt))
+    else:
+        t = as_finite_time("t", t)
     if per_element is not None:
         return plan.advance_traced(f, x, plan.stage_times_per_element(t, per_element, 0, x),
                                    plan.scaled_per_element(per_element, x), checked=True)
@@ -145,7 +166,8 @@ def rollout(
             of ``x0``, the stage time ``t0 + k*dt + c_i*dt``. Its output is checked (shape, dtype, device)
             on the first step.
         x0: initial state, any shape ``(*batch, *state)``, floating point or complex, on any device.
-        t0: initial time; dt: step size (finite, > 0); n_steps: number of steps (integer >= 0).
+        t0: initial time (or a ``(batch,)`` tensor: each element's own start); dt: step size (finite, > 0);
+            n_steps: number of steps (integer >= 0).
             ``dt`` may also be a tensor ``(batch,)``, one step per element along the first axis of ``x0``: element
             b is then integrated on its own grid t0 + k dt[b], and ``f`` gets a ``(batch,)`` tensor of stage
             times (equal, to round-off, to one rollout per element; not combined with ``cuda_graph``,
@@ -176,14 +198,20 @@ def rollout(
         The trajectory, shape ``(n_steps + 1, *x0.shape)``: entry k is the state at t0 + k*dt, entry 0 is x0.
     """
     x0 = check_state("x0", x0)
-    t0 = as_finite_time("t0", t0)
     n_steps = as_step_count("n_steps", n_steps)
     plan = step_plan(scheme)
     per_element = _step_per_element("dt", dt, x0)
+    starts = _time_per_element("t0", t0, x0)
+    if starts is not None:
+        t0 = starts
+        if per_element is None:
+            per_element = torch.full_like(starts, as_positive_step("dt", dt))
+    else:
+        t0 = as_finite_time("t0", t0)
     if per_element is not None:
         if cuda_graph or compile or checkpoint_every is not None:
-            raise ValueError("a dt per batch element runs eagerly: it cannot be combined with cuda_graph, compile or "
-                             "checkpoint_every")
+            raise ValueError("a dt or t0 per batch element runs eagerly: it cannot be combined with cuda_graph, "
+                             "compile or checkpoint_every")
         return _rollout_per_element(f, x0, t0, per_element, n_steps, plan, allow_nonfinite)
     dt = as_positive_step("dt", dt)
     if checkpoint_every is not None:
@@ -260,10 +288,10 @@ def _compiled_rollout(f: VectorField, x0: torch.Tensor, t0: float, dt: float, n_
     return torch.stack(states)
 
 
-def _rollout_per_element(f: VectorField, x0: torch.Tensor, t0: float, dt: torch.Tensor, n_steps: int,
-                         plan: StepPlan, allow_nonfinite: bool) -> torch.Tensor:
-    """rollout with ``dt`` ``(batch,)``: element b on its own grid t0 + k dt[b] (stage times computed per step from
-    k, never accumulated); the state checked finite every _CHUNK steps."""
+def _rollout_per_element(f: VectorField, x0: torch.Tensor, t0: float | torch.Tensor, dt: torch.Tensor,
+                         n_steps: int, plan: StepPlan, allow_nonfinite: bool) -> torch.Tensor:
+    """rollout with ``dt`` (and possibly ``t0``) ``(batch,)``: element b on its own grid t0[b] + k dt[b] (stage times
+    computed per step from k, never accumulated); the state checked finite every _CHUNK steps."""
     values = (n_steps + 1) * x0.numel()
     if values > 10**7 and x0.device.type == "cpu":
         check_allocation(f"rollout: {count_text(n_steps + 1)} states of {x0.numel()} values",
