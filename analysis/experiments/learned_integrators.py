@@ -29,7 +29,7 @@ import torch
 from dynlearn._files import atomic_write
 from dynlearn._checks import as_integer, as_learning_rate, as_positive_number, as_seeds, steps_in
 from dynlearn.datasets.sampling import IrregularSampling
-from dynlearn.integration.rollout import time_grid
+from dynlearn.integration.rollout import rollout, time_grid
 from dynlearn.integration.tableaus import get_tableau
 from dynlearn.fields.models import (MLP, DiscreteMap, LinearVectorField, NeuralODE, NeuralVectorField, SkipMap,
                                     TimeDependentVectorField, iterate_map)
@@ -40,10 +40,18 @@ from dynlearn.fields.training import TrainingSettings, TrainingHistory, embedded
 
 from dynlearn.analysis.reconstruction import (closest_stencil, least_squares_map, logarithm_operator, relative_error,
                                               scheme_operator)
+from dynlearn.analysis.rates import fit_power_law
 from dynlearn.analysis.study import ConvergenceStudy, convergence_study
 
 __all__ = ["LearnedIntegratorRecipe", "LEARNED_INTEGRATOR_RECIPES", "DEFAULT_SYSTEM", "LearnedIntegratorOutcome",
            "run_learned_integrators", "markdown_reconstruction"]
+
+
+#: what the study can learn: an MLP field inside schemes, a linear field, a neural ODE (adaptive solver), and the
+#: SINDy baseline (PySINDy: finite-difference derivatives and sparse regression, no scheme at all)
+NETWORK_KINDS = ("mlp", "linear", "neural-ode", "sindy")
+#: the sampling steps, as multiples of dt_train, at which the SINDy baseline is refitted to see its dependence on dt
+SINDY_STEP_FACTORS = (4.0, 2.0, 1.0, 0.5, 0.25, 0.125)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +66,7 @@ class LearnedIntegratorRecipe:
     t_final: float = 2.0
     training_schemes: tuple[tuple[str, ...], ...] = (("euler",), ("midpoint",), ("rk4",), ("midpoint", "rk4"))
     evaluation_schemes: tuple[str, ...] = ("euler", "midpoint", "rk4")
-    networks: tuple[str, ...] = ("mlp",)  # "mlp", "linear" (for linear systems), "neural-ode"
+    networks: tuple[str, ...] = ("mlp",)  # "mlp", "linear" (for linear systems), "neural-ode", "sindy"
     discrete_baselines: bool = True  # also fit the direct map N(x) and the skip map x + dt N(x)
     linear_schemes: tuple[str, ...] = ()  # schemes the linear operator is reconstructed for
     width: int = 50
@@ -92,9 +100,9 @@ class LearnedIntegratorRecipe:
             raise ValueError("evaluation_schemes must name at least one scheme")
         for scheme in {s for group in self.training_schemes for s in group} | set(self.evaluation_schemes):
             get_tableau(scheme)  # an unknown name fails here, with the nearest known one
-        unknown = set(self.networks) - {"mlp", "linear", "neural-ode"}
+        unknown = set(self.networks) - set(NETWORK_KINDS)
         if unknown or not self.networks:
-            raise ValueError(f"networks must be some of 'mlp', 'linear', 'neural-ode', got {self.networks!r}")
+            raise ValueError(f"networks must be some of {', '.join(map(repr, NETWORK_KINDS))}, got {self.networks!r}")
         if self.sampling != "uniform":
             self.irregular_sampling()  # a bad kind, fraction or seed fails here
             if "neural-ode" in self.networks:
@@ -149,6 +157,8 @@ class LearnedIntegratorOutcome:
     baselines: list[dict[str, Any]]
     seconds: float
     files: list[Path]
+    #: the SINDy baseline refitted at dt_train x SINDY_STEP_FACTORS: its error at T against the sampling step
+    sindy_steps: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def summary(self) -> str:
         return self.study.swap_table()
@@ -164,6 +174,43 @@ def _trajectory(system: System, initial: torch.Tensor | None, times: torch.Tenso
     generator = torch.Generator().manual_seed(0)
     given = None if initial is None else initial.unsqueeze(0)
     return system.analytical_trajectories(times, given, 1, generator)[1][0]
+
+
+def _sindy_against_step(system: System, recipe: "LearnedIntegratorRecipe", initial: torch.Tensor | None,
+                        x0: torch.Tensor) -> list[dict[str, Any]]:
+    """SINDy refitted from the same span of data sampled at dt_train x each factor of SINDY_STEP_FACTORS: its error
+    at T (RK4 at dt_train / 64, far below its own error) and RMS over the trajectory, against the sampling step."""
+    from dynlearn.fields.sindy import fit_sindy
+
+    fine = recipe.training_dt / 64
+    n_fine = round(recipe.t_final / fine)
+    exact = _trajectory(system, initial, time_grid(0.0, fine, n_fine))
+    rows = []
+    for factor in SINDY_STEP_FACTORS:
+        dt = recipe.training_dt * factor
+        n = round(recipe.training_time / dt)
+        if n < 8 or abs(n * dt - recipe.training_time) > 1e-9 * recipe.training_time:
+            continue
+        field = fit_sindy(_trajectory(system, initial, time_grid(0.0, dt, n)).reshape(n + 1, -1), dt)
+        with torch.no_grad():
+            predicted = rollout(field, x0, 0.0, fine, n_fine, "rk4", allow_nonfinite=True)
+        difference = torch.linalg.vector_norm((predicted - exact).reshape(n_fine + 1, -1), dim=1)
+        rows.append({"sampling_dt": dt, "final_error": float(difference[-1]),
+                     "rms_error": float(torch.sqrt(torch.mean(difference[1:] ** 2))), "terms": field.terms})
+    return rows
+
+
+def markdown_sindy_steps(rows: list[dict[str, Any]]) -> str:
+    """The SINDy table: error against the sampling step, with the slope of log error against log dt."""
+    lines = ["| sampling dt | error at T | RMS error | terms |", "| --- | --- | --- | --- |"]
+    lines += [f"| {r['sampling_dt']:g} | {r['final_error']:.3e} | {r['rms_error']:.3e} | {r['terms']} |" for r in rows]
+    finite = [r for r in rows if math.isfinite(r["final_error"]) and r["final_error"] > 0]
+    if len(finite) >= 3:
+        slope = fit_power_law([r["sampling_dt"] for r in finite], [r["final_error"] for r in finite])
+        low, high = slope.confidence_interval
+        lines += ["", f"Slope of log error against log dt: {slope.slope:.2f} [{low:.2f}, {high:.2f}] (95 %; SINDy's "
+                      f"derivative estimate, second-order finite differences, is what ties its field to the step)."]
+    return "\n".join(lines)
 
 
 def _linear_loss(operator: LinearVectorField, starts: torch.Tensor, successors: torch.Tensor, dt: float, scheme: str):
@@ -185,6 +232,7 @@ def run_learned_integrators(
     seeds: Sequence[int] = (0,),
     iterations: int | None = None,
     neural_ode: bool = False,
+    sindy: bool = False,
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> LearnedIntegratorOutcome:
@@ -193,8 +241,9 @@ def run_learned_integrators(
 
     ``seeds`` trains every network once per seed; ``iterations`` overrides the recipe's; ``neural_ode`` adds
     a G trained through torchdiffeq's adaptive dopri5 (the continuous reference; about 10x the cost of an
-    RK4-embedded one); ``device`` is where training runs (evaluation runs on the CPU in float64 against the
-    exact solution)."""
+    RK4-embedded one); ``sindy`` adds the SINDy baseline (PySINDy, the same training data, its default
+    finite-difference derivatives; refitted at other sampling steps to show how its error depends on the step);
+    ``device`` is where training runs (evaluation runs on the CPU in float64 against the exact solution)."""
     began = time.perf_counter()
     seeds = as_seeds("seeds", seeds)
     if isinstance(recipe, str):
@@ -205,6 +254,8 @@ def run_learned_integrators(
         recipe = dataclasses.replace(recipe, iterations=iterations)
     if neural_ode and "neural-ode" not in recipe.networks:
         recipe = dataclasses.replace(recipe, networks=(*recipe.networks, "neural-ode"))
+    if sindy and "sindy" not in recipe.networks:
+        recipe = dataclasses.replace(recipe, networks=(*recipe.networks, "sindy"))
     system = make_system(recipe.system, **recipe.parameters)
     initial = None if recipe.initial_state is None else torch.tensor(recipe.initial_state, dtype=torch.float64)
     n_train = round(recipe.training_time / recipe.training_dt)
@@ -224,7 +275,7 @@ def run_learned_integrators(
     dimension = x0.shape[-1]
     autonomous = system.autonomous
     if not autonomous:  # G(t, x), trained from each pair's own start time
-        refused = {"linear", "neural-ode"} & set(recipe.networks)
+        refused = {"linear", "neural-ode", "sindy"} & set(recipe.networks)
         if refused:
             raise ValueError(f"{system.name} is non-autonomous: networks {sorted(refused)} are autonomous fields; "
                              f"use 'mlp' (a TimeDependentVectorField)")
@@ -260,9 +311,6 @@ def run_learned_integrators(
         return TimeDependentVectorField(MLP(dimension + features, dimension, recipe.width, recipe.depth).to(
             device, torch.float64), recipe.time_periods)
 
-    unknown = set(recipe.networks) - {"mlp", "linear", "neural-ode"}
-    if unknown:
-        raise ValueError(f"unknown network kind(s) {sorted(unknown)}: 'mlp', 'linear' or 'neural-ode'")
     suffix = (lambda seed: f" seed {seed}") if len(seeds) > 1 else (lambda seed: "")
     for schemes in recipe.training_schemes:
         label = "+".join(schemes)
@@ -300,6 +348,15 @@ def run_learned_integrators(
             fit(name, field, ode_loss, seed)
             fields[name] = field
 
+    sindy_steps: list[dict[str, Any]] = []
+    if "sindy" in recipe.networks:  # identified from the same samples (irregular ones with their own times)
+        from dynlearn.fields.sindy import fit_sindy, fit_sindy_irregular
+
+        flat = training.reshape(training.shape[0], -1)
+        fields["sindy"] = fit_sindy(flat, recipe.training_dt) if irregular is None else fit_sindy_irregular(
+            flat, training_times)
+        sindy_steps = _sindy_against_step(system, recipe, initial, x0) if irregular is None else []
+
     baselines = []
     # maps with no vector field, judged at dt_train only: one step and no time, so uniform autonomous data only
     if recipe.discrete_baselines and irregular is None and autonomous:
@@ -329,7 +386,7 @@ def run_learned_integrators(
     reconstruction = (_reconstruct(system, recipe, starts, successors, progress)
                       if recipe.linear_schemes and irregular is None and autonomous else [])
     outcome = LearnedIntegratorOutcome(recipe, study, histories, reconstruction, baselines,
-                                       time.perf_counter() - began, [])
+                                       time.perf_counter() - began, [], sindy_steps)
     if output is not None:
         outcome.files = _write_report(outcome, Path(output))
     return outcome
@@ -447,6 +504,11 @@ def _write_report(outcome: LearnedIntegratorOutcome, folder: Path) -> list[Path]
             "Compare with the RMS errors at dt_train of the embedded models (results.json): a discrete map can be as "
             "good there, and has nothing to say at any other step.",
         ]
+    if outcome.sindy_steps:
+        sections += ["", "## SINDy against the sampling step", "",
+                     "SINDy (PySINDy: second-order finite differences, polynomials to degree 3 with sin and cos, STLSQ "
+                     "threshold 0.05) from the same span of data sampled at each dt, run in RK4 at dt_train / 64:", "",
+                     markdown_sindy_steps(outcome.sindy_steps)]
     if outcome.reconstruction:
         sections += ["", "## Operator reconstruction", "", markdown_reconstruction(outcome.reconstruction, recipe.training_dt)]
     report = atomic_write(folder / "report.md", lambda p: p.write_text("\n".join(sections) + "\n"))
@@ -457,6 +519,7 @@ def _write_report(outcome: LearnedIntegratorOutcome, folder: Path) -> list[Path]
                             "stopped_early": h.stopped_early} for name, h in outcome.histories.items()},
         "reconstruction": outcome.reconstruction,
         "discrete_baselines": outcome.baselines,
+        "sindy_against_step": outcome.sindy_steps,
         "seconds": outcome.seconds,
     }
     results = atomic_write(folder / "results.json", lambda p: p.write_text(json.dumps(payload, indent=2, default=float)))

@@ -46,6 +46,9 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
                        help="train every model once per seed (default: %(default)s)")
     study.add_argument("--neural-ode", action="store_true",
                        help="add a G trained through an adaptive solver (torchdiffeq dopri5), the continuous reference")
+    study.add_argument("--sindy", action="store_true",
+                       help="add the SINDy baseline (PySINDy: pip install 'dynlearn[baselines]'): identified from the "
+                            "same data, judged by the same convergence test, refitted at other sampling steps")
     study.add_argument("--device", type=device, default=default(run_learned_integrators, "device"),
                        help="where training runs, e.g. cuda (default: %(default)s)")
     study.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier study in the folder")
@@ -117,7 +120,7 @@ def _run_study(arguments: argparse.Namespace) -> int:
     output = arguments.output or f"dynlearn-study-{system}"
     refuse_earlier_outputs(output, ("report.md", "results.json", "convergence_grid.png"), arguments.overwrite)
     outcome = run_learned_integrators(recipe, output, seeds=arguments.seeds, iterations=arguments.iterations,
-                                      neural_ode=arguments.neural_ode, device=arguments.device)
+                                      neural_ode=arguments.neural_ode, sindy=arguments.sindy, device=arguments.device)
     print(f"{system}: trained at dt = {outcome.recipe.training_dt:g}, evaluated to T = {outcome.recipe.t_final:g}"
           f" ({outcome.seconds:.0f} s)\n")
     print(outcome.study.swap_table())
@@ -133,8 +136,8 @@ def _run_recorded_field(arguments: argparse.Namespace) -> int:
 
     if arguments.system is not None:
         raise ValueError(f"give either a SYSTEM ({arguments.system!r}) or --data FILE, not both")
-    if arguments.neural_ode:
-        raise ValueError("--neural-ode applies to the systems' study, not to --data")
+    if arguments.neural_ode or arguments.sindy:
+        raise ValueError("--neural-ode and --sindy apply to the systems' study, not to --data")
     given = {"modes": arguments.modes, "stride": arguments.stride, "horizon": arguments.horizon,
              "iterations": arguments.iterations}
     recipe = RecordedFieldRecipe(**{name: value for name, value in given.items() if value is not None})
