@@ -371,7 +371,8 @@ def test_small_study_reproduces_the_finding(tmp_path):
     # A fast configuration of the main job: Euler-trained G is a discrete map, RK4-trained G is continuous and
     # transfers to the other schemes with a plateau far below the Euler-trained one's.
     recipe = LearnedIntegratorRecipe("oscillator", {"frequency": 1.0}, (1.0, 0.0), training_time=10.0, iterations=1500,
-                         training_schemes=(("euler",), ("rk4",)), width=16)
+                         training_schemes=(("euler",), ("rk4",)), width=16,
+                         held_out_states=(("inside", (0.5, 0.0)), ("outside", (2.0, 0.0))))
     outcome = run_learned_integrators(recipe, tmp_path / "out", progress=False, neural_ode=True)
     study = outcome.study
     assert study.model_verdict("mlp euler").startswith("discrete")
@@ -391,6 +392,19 @@ def test_small_study_reproduces_the_finding(tmp_path):
     names = sorted(path.name for path in outcome.files)
     assert names == ["convergence_grid.png", "report.md", "results.json"]
     assert "discrete: overfits dt_train" in (tmp_path / "out" / "report.md").read_text()
+    # generalisation. Finer times: the RK4-trained G keeps its error at dt_train / 16 (a continuous model), the
+    # Euler-trained one cannot interpolate (measured: x26); new initial states: from outside the training orbit
+    # the plateau grows (extrapolation); longer times: every model runs to twice the horizon
+    finer = outcome.generalisation["finer"]
+    assert 0.9 < finer["mlp rk4"]["dt_train/16"] < 1.1 and finer["mlp euler"]["dt_train/16"] > 5
+    assert finer["true field"]["dt_train/16"] < 1e-3  # the exact field: the scheme's error vanishes
+    held = outcome.generalisation["held_out"]
+    outside = held["outside"]["study"].evaluation("mlp rk4", "rk4").relative_plateau
+    assert outside > study.evaluation("mlp rk4", "rk4").relative_plateau
+    assert held["inside"]["study"].model_kind("true field") == "faithful"
+    longer = outcome.generalisation["longer"]
+    assert longer["true field"]["relative_rms_error"] < 1e-4 and longer["mlp rk4"]["horizon"] == 20.0
+    assert "## Generalisation" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_the_learned_integrators_example_runs_and_shows_the_finding(tmp_path):

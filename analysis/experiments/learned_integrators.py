@@ -83,6 +83,10 @@ class LearnedIntegratorRecipe:
     #: for a non-autonomous system (the double gyre): the periods (time units) of the time features
     #: sin(2 pi t / P), cos(2 pi t / P) of G(t, x) (dynlearn.fields.TimeDependentVectorField); empty: t itself
     time_periods: tuple[float, ...] = ()
+    #: generalisation: (label, state) pairs, held-out initial states the convergence test is run from as well
+    #: (e.g. one inside the training orbit's range and one outside it); the report adds finer times (errors at
+    #: dt_train / 2^k) and longer times (the training horizon doubled) for every model
+    held_out_states: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         """Every value checked before any work: a bad one fails here with one line."""
@@ -103,6 +107,10 @@ class LearnedIntegratorRecipe:
         unknown = set(self.networks) - set(NETWORK_KINDS)
         if unknown or not self.networks:
             raise ValueError(f"networks must be some of {', '.join(map(repr, NETWORK_KINDS))}, got {self.networks!r}")
+        for label, state in self.held_out_states:
+            if not isinstance(label, str) or not all(math.isfinite(float(v)) for v in state):
+                raise ValueError(f"held_out_states must be (label, state of finite numbers) pairs, got {label!r}, "
+                                 f"{state!r}")
         if self.sampling != "uniform":
             self.irregular_sampling()  # a bad kind, fraction or seed fails here
             if "neural-ode" in self.networks:
@@ -120,7 +128,10 @@ class LearnedIntegratorRecipe:
 _LINEAR_SCHEMES = ("euler", "backward_euler", "trapezoid", "midpoint", "rk4")
 
 LEARNED_INTEGRATOR_RECIPES: dict[str, LearnedIntegratorRecipe] = {
-    "pendulum": LearnedIntegratorRecipe("pendulum", {"gravity": 9.81, "length": 1.0}, (3 * math.pi / 4, 0.0)),
+    # held out: a smaller swing, inside the training orbit (theta0 = pi / 2), and a larger one outside it (160 degrees)
+    "pendulum": LearnedIntegratorRecipe("pendulum", {"gravity": 9.81, "length": 1.0}, (3 * math.pi / 4, 0.0),
+                                        held_out_states=(("inside", (math.pi / 2, 0.0)),
+                                                         ("outside", (8 * math.pi / 9, 0.0)))),
     "pendulum-xy": LearnedIntegratorRecipe(
         "pendulum-xy", {"gravity": 9.81, "length": 1.0},
         (math.sin(3 * math.pi / 4), -math.cos(3 * math.pi / 4), 0.0, 0.0),
@@ -133,7 +144,7 @@ LEARNED_INTEGRATOR_RECIPES: dict[str, LearnedIntegratorRecipe] = {
     # 40 time units of training data, about 5 orbits, evaluated over 5 time units
     "lotka-volterra": LearnedIntegratorRecipe(
         "lotka-volterra", {"alpha": 2 / 3, "beta": 4 / 3, "gamma": 1.0, "delta": 1.0}, (1.5, 0.5),
-        training_time=40.0, t_final=5.0,
+        training_time=40.0, t_final=5.0, held_out_states=(("inside", (1.2, 0.5)), ("outside", (2.0, 0.5))),
     ),
     # tracer paths in the double gyre (A = 0.1, epsilon = 0.25, omega = 2 pi / 10): G(t, x) with the forcing's period
     # as its time feature, trained on 40 time units (four forcing periods) of one path, evaluated over 10
@@ -159,6 +170,10 @@ class LearnedIntegratorOutcome:
     files: list[Path]
     #: the SINDy baseline refitted at dt_train x SINDY_STEP_FACTORS: its error at T against the sampling step
     sindy_steps: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: generalisation: "held_out" (label -> the convergence study from that state), "finer" (model -> errors at
+    #: dt_train / 2^k over the error at dt_train, in its home scheme), "longer" (model -> errors over twice the
+    #: training horizon at dt_train)
+    generalisation: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> str:
         return self.study.swap_table()
@@ -198,6 +213,77 @@ def _sindy_against_step(system: System, recipe: "LearnedIntegratorRecipe", initi
         rows.append({"sampling_dt": dt, "final_error": float(difference[-1]),
                      "rms_error": float(torch.sqrt(torch.mean(difference[1:] ** 2))), "terms": field.terms})
     return rows
+
+
+#: the finer steps of the generalisation table, dt_train / 2^k
+FINER_POWERS = (2, 4)
+
+
+def _home_scheme(study: ConvergenceStudy, trained_in: dict[str, tuple[str, ...]], model: str) -> str:
+    """The training scheme of highest order (the highest-order evaluation scheme for a model trained in none)."""
+    schemes = [get_tableau(s).name for s in trained_in.get(model, ())] or list(study.schemes)
+    return max(schemes, key=lambda s: get_tableau(s).order)
+
+
+def _generalise(system: System, recipe: "LearnedIntegratorRecipe", fields: dict[str, Any],
+                trained_in: dict[str, tuple[str, ...]], study: ConvergenceStudy, x0: torch.Tensor) -> dict[str, Any]:
+    """The three generalisation measures of every model (see LearnedIntegratorOutcome.generalisation)."""
+    held_out = {}
+    for label, state in recipe.held_out_states:
+        start = torch.tensor(state, dtype=torch.float64).reshape(x0.shape)
+        held_out[label] = {"state": list(state), "study": convergence_study(
+            fields, lambda times, start=start: _trajectory(system, start, times), start,
+            training_dt=recipe.training_dt, t_final=recipe.t_final, schemes=recipe.evaluation_schemes,
+            training_schemes=trained_in, system=recipe.system)}
+    finer = {}
+    for model in study.models:
+        evaluation = study.evaluation(model, _home_scheme(study, trained_in, model))
+        at = {round(math.log2(recipe.training_dt / dt)): error for dt, error in zip(study.dts, evaluation.rms_errors)}
+        finer[model] = {f"dt_train/{2**k}": at[k] / at[0] if at.get(0) else math.nan for k in FINER_POWERS if k in at}
+    horizon = 2 * recipe.training_time
+    n_long = round(horizon / recipe.training_dt)
+    times = time_grid(0.0, recipe.training_dt, n_long)
+    exact = _trajectory(system, None if recipe.initial_state is None else x0, times).reshape(n_long + 1, -1)
+    size = float(torch.sqrt(torch.mean(torch.linalg.vector_norm(exact, dim=1) ** 2)))
+    longer = {}
+    for model, field in fields.items():
+        with torch.no_grad():
+            predicted = rollout(field, x0, 0.0, recipe.training_dt, n_long, _home_scheme(study, trained_in, model),
+                                allow_nonfinite=True).reshape(n_long + 1, -1)
+        difference = torch.linalg.vector_norm(predicted - exact, dim=1)
+        longer[model] = {"horizon": horizon, "relative_rms_error": float(torch.sqrt(torch.mean(difference**2))) / size,
+                         "relative_final_error": float(difference[-1]) / size}
+    return {"held_out": held_out, "finer": finer, "longer": longer}
+
+
+def markdown_generalisation(outcome: "LearnedIntegratorOutcome") -> str:
+    """The generalisation table: per model, its verdict from the training state and from each held-out state, its
+    error at dt_train / 4 and / 16 over that at dt_train (home scheme), and its RMS error over twice the horizon."""
+    general, study, recipe = outcome.generalisation, outcome.study, outcome.recipe
+    held = general.get("held_out", {})
+    powers = [f"dt_train/{2**k}" for k in FINER_POWERS]
+    header = ["model", "verdict from the training state"]
+    header += [f"from {label} {tuple(round(v, 3) for v in entry['state'])}" for label, entry in held.items()]
+    header += [f"RMS error at {p} / at dt_train" for p in powers]
+    header += [f"RMS error to t = {2 * recipe.training_time:g} (x2 the training horizon), at dt_train"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+
+    def verdict(one: ConvergenceStudy, model: str) -> str:
+        kind = one.model_kind(model)
+        home = one.evaluation(model, _home_scheme(one, one.training_schemes, model))
+        return f"{kind} ({_percent(home.relative_plateau)})"
+
+    for model in study.models:
+        cells = [model, verdict(study, model)]
+        cells += [verdict(entry["study"], model) for entry in held.values()]
+        cells += [f"{general['finer'][model].get(p, math.nan):.3g}" for p in powers]
+        cells += [_percent(general["longer"][model]["relative_rms_error"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.2g} %" if math.isfinite(fraction) else "n/a"
 
 
 def markdown_sindy_steps(rows: list[dict[str, Any]]) -> str:
@@ -385,8 +471,9 @@ def run_learned_integrators(
     # the reconstruction inverts one map of one step: uniform data only
     reconstruction = (_reconstruct(system, recipe, starts, successors, progress)
                       if recipe.linear_schemes and irregular is None and autonomous else [])
+    generalisation = _generalise(system, recipe, fields, trained_in, study, x0)
     outcome = LearnedIntegratorOutcome(recipe, study, histories, reconstruction, baselines,
-                                       time.perf_counter() - began, [], sindy_steps)
+                                       time.perf_counter() - began, [], sindy_steps, generalisation)
     if output is not None:
         outcome.files = _write_report(outcome, Path(output))
     return outcome
@@ -504,6 +591,15 @@ def _write_report(outcome: LearnedIntegratorOutcome, folder: Path) -> list[Path]
             "Compare with the RMS errors at dt_train of the embedded models (results.json): a discrete map can be as "
             "good there, and has nothing to say at any other step.",
         ]
+    if outcome.generalisation:
+        sections += ["", "## Generalisation", "",
+                     "Held-out initial states (the convergence test run from each: the kind of verdict and the RMS "
+                     "plateau against the state's size, home scheme); finer times (the RMS error at dt_train / 4 and "
+                     "/ 16 over that at dt_train, home scheme: a continuous model keeps it, a map fitted to dt_train "
+                     "cannot interpolate and rises to its plateau); longer times (rolled out at dt_train, home "
+                     "scheme, to twice the training horizon, RMS error over the state's RMS size). The discrete "
+                     "baselines have no dt and no vector field to run from other steps.", "",
+                     markdown_generalisation(outcome)]
     if outcome.sindy_steps:
         sections += ["", "## SINDy against the sampling step", "",
                      "SINDy (PySINDy: second-order finite differences, polynomials to degree 3 with sin and cos, STLSQ "
@@ -520,6 +616,10 @@ def _write_report(outcome: LearnedIntegratorOutcome, folder: Path) -> list[Path]
         "reconstruction": outcome.reconstruction,
         "discrete_baselines": outcome.baselines,
         "sindy_against_step": outcome.sindy_steps,
+        "generalisation": {
+            "held_out": {label: {"state": entry["state"], "study": entry["study"].to_dict()}
+                         for label, entry in outcome.generalisation.get("held_out", {}).items()},
+            "finer": outcome.generalisation.get("finer", {}), "longer": outcome.generalisation.get("longer", {})},
         "seconds": outcome.seconds,
     }
     results = atomic_write(folder / "results.json", lambda p: p.write_text(json.dumps(payload, indent=2, default=float)))
