@@ -195,7 +195,7 @@ def _sindy_against_step(system: System, recipe: "LearnedIntegratorRecipe", initi
                         x0: torch.Tensor) -> list[dict[str, Any]]:
     """SINDy refitted from the same span of data sampled at dt_train x each factor of SINDY_STEP_FACTORS: its error
     at T (RK4 at dt_train / 64, far below its own error) and RMS over the trajectory, against the sampling step."""
-    from dynlearn.fields.sindy import fit_sindy
+    from dynlearn.fields.sindy import check_library_size, fit_sindy
 
     fine = recipe.training_dt / 64
     n_fine = round(recipe.t_final / fine)
@@ -205,6 +205,10 @@ def _sindy_against_step(system: System, recipe: "LearnedIntegratorRecipe", initi
         dt = recipe.training_dt * factor
         n = round(recipe.training_time / dt)
         if n < 8 or abs(n * dt - recipe.training_time) > 1e-9 * recipe.training_time:
+            continue
+        try:
+            check_library_size(x0.numel(), n + 1)
+        except ValueError:  # too few samples at this step to determine the library: no row
             continue
         field = fit_sindy(_trajectory(system, initial, time_grid(0.0, dt, n)).reshape(n + 1, -1), dt)
         with torch.no_grad():
@@ -360,6 +364,10 @@ def run_learned_integrators(
     x0 = training[0]
     dimension = x0.shape[-1]
     autonomous = system.autonomous
+    if "sindy" in recipe.networks:  # before any training: SINDy's library must be determined by the data
+        from dynlearn.fields.sindy import check_library_size
+
+        check_library_size(dimension, training.shape[0])
     if not autonomous:  # G(t, x), trained from each pair's own start time
         refused = {"linear", "neural-ode", "sindy"} & set(recipe.networks)
         if refused:

@@ -36,6 +36,17 @@ def _pysindy():
     return pysindy
 
 
+def check_library_size(dimension: int, samples: int, library: str = "polynomial+fourier") -> int:
+    """The number of library terms for a state of ``dimension`` components; a ValueError when ``samples`` cannot
+    determine them (checked before any work: a 32-node wave has 6609 terms)."""
+    count = len(_monomials(dimension, 3)) + (2 * dimension if library == "polynomial+fourier" else 0)
+    if count >= samples:
+        raise ValueError(f"SINDy's library has {count} terms for a state of {dimension} components, more than the "
+                         f"{samples} samples can determine; give more samples or a smaller state (a field: its "
+                         f"leading POD modes)")
+    return count
+
+
 def _monomials(dimension: int, degree: int) -> list[tuple[int, ...]]:
     """PySINDy's PolynomialLibrary order: the constant, then each degree's combinations with replacement."""
     return [()] + [combination for power in range(1, degree + 1)
@@ -102,6 +113,7 @@ def _identify(pysindy: object, states: torch.Tensor, times: float | torch.Tensor
               threshold: float) -> SindyVectorField:
     """Fit PySINDy (``times``: the step, or every sample's time) and carry its coefficients into torch, checking
     that the torch library is PySINDy's on the training data."""
+    check_library_size(states.shape[1], states.shape[0], "polynomial+fourier" if fourier else "polynomial")
     terms = pysindy.PolynomialLibrary(degree=3)
     if fourier:
         terms = terms + pysindy.FourierLibrary(n_frequencies=1)
