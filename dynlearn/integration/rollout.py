@@ -50,6 +50,17 @@ def _time_per_element(name: str, t: object, x: torch.Tensor) -> torch.Tensor | N
     return t.to(device=x.device, dtype=torch.float64)
 
 
+def _start_and_steps(name: str, t: object, dt: object, x: torch.Tensor) -> tuple[float | torch.Tensor,
+                                                                                 torch.Tensor | None]:
+    """The start time (a number, or ``(batch,)`` float64) and, when either the start or the step is per batch
+    element, the steps ``(batch,)`` (a scalar dt repeated); the steps are None when both are single numbers."""
+    steps = _step_per_element("dt", dt, x)
+    starts = _time_per_element(name, t, x)
+    if starts is None:
+        return as_finite_time(name, t), steps
+    return starts, (torch.full_like(starts, as_positive_step("dt", dt)) if steps is None else steps)
+
+
 def _step_per_element(name: str, dt: object, x: torch.Tensor) -> torch.Tensor | None:
     """``dt`` as a ``(batch,)`` tensor on the device of ``x`` when it is one step per batch element (checked: shape
     ``(x.shape[0],)``, finite, > 0); None when it is one number for the whole batch (a number or a 0-dim tensor)."""
@@ -101,14 +112,7 @@ def step(
     """
     x = check_state("x", x)
     plan = step_plan(scheme)
-    per_element = _step_per_element("dt", dt, x)
-    starts = _time_per_element("t", t, x)
-    if starts is not None:
-        t = starts
-        if per_element is None:
-            per_element = torch.full_like(starts, as_positive_step("dt", dt))
-    else:
-        t = as_finite_time("t", t)
+    t, per_element = _start_and_steps("t", t, dt, x)
     if per_element is not None:
         return plan.advance_traced(f, x, plan.stage_times_per_element(t, per_element, 0, x),
                                    plan.scaled_per_element(per_element, x), checked=True)
@@ -200,14 +204,7 @@ def rollout(
     x0 = check_state("x0", x0)
     n_steps = as_step_count("n_steps", n_steps)
     plan = step_plan(scheme)
-    per_element = _step_per_element("dt", dt, x0)
-    starts = _time_per_element("t0", t0, x0)
-    if starts is not None:
-        t0 = starts
-        if per_element is None:
-            per_element = torch.full_like(starts, as_positive_step("dt", dt))
-    else:
-        t0 = as_finite_time("t0", t0)
+    t0, per_element = _start_and_steps("t0", t0, dt, x0)
     if per_element is not None:
         if cuda_graph or compile or checkpoint_every is not None:
             raise ValueError("a dt or t0 per batch element runs eagerly: it cannot be combined with cuda_graph, "
