@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import math
 from pathlib import Path
 
 import h5py
@@ -277,4 +276,3 @@ def test_names_that_would_collide_in_the_root_group_are_refused_before_writing(t
     with pytest.raises(DatasetFormatError, match="a name must be a letter"):
         write_dataset(tmp_path / "x.h5", odd)
     assert not list(tmp_path.iterdir())
-    assert math.isfinite(dataset.dt)
