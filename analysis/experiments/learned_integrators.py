@@ -87,6 +87,9 @@ class LearnedIntegratorRecipe:
     #: (e.g. one inside the training orbit's range and one outside it); the report adds finer times (errors at
     #: dt_train / 2^k) and longer times (the training horizon doubled) for every model
     held_out_states: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    #: more training data: the trajectories from these states over the same times join the one from
+    #: initial_state (which stays where the convergence test starts); none: one orbit, the original study
+    training_states: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
         """Every value checked before any work: a bad one fails here with one line."""
@@ -107,6 +110,9 @@ class LearnedIntegratorRecipe:
         unknown = set(self.networks) - set(NETWORK_KINDS)
         if unknown or not self.networks:
             raise ValueError(f"networks must be some of {', '.join(map(repr, NETWORK_KINDS))}, got {self.networks!r}")
+        for state in self.training_states:
+            if not all(math.isfinite(float(v)) for v in state):
+                raise ValueError(f"training_states must hold states of finite numbers, got {state!r}")
         for label, state in self.held_out_states:
             if not isinstance(label, str) or not all(math.isfinite(float(v)) for v in state):
                 raise ValueError(f"held_out_states must be (label, state of finite numbers) pairs, got {label!r}, "
@@ -207,10 +213,14 @@ def _sindy_against_step(system: System, recipe: "LearnedIntegratorRecipe", initi
         if n < 8 or abs(n * dt - recipe.training_time) > 1e-9 * recipe.training_time:
             continue
         try:
-            check_library_size(x0.numel(), n + 1)
+            check_library_size(x0.numel(), (n + 1) * (1 + len(recipe.training_states)))
         except ValueError:  # too few samples at this step to determine the library: no row
             continue
-        field = fit_sindy(_trajectory(system, initial, time_grid(0.0, dt, n)).reshape(n + 1, -1), dt)
+        grid = time_grid(0.0, dt, n)
+        samples = [_trajectory(system, initial, grid).reshape(n + 1, -1)] + [
+            _trajectory(system, torch.tensor(state, dtype=torch.float64).reshape(x0.shape), grid).reshape(n + 1, -1)
+            for state in recipe.training_states]
+        field = fit_sindy(samples, dt)
         with torch.no_grad():
             predicted = rollout(field, x0, 0.0, fine, n_fine, "rk4", allow_nonfinite=True)
         difference = torch.linalg.vector_norm((predicted - exact).reshape(n_fine + 1, -1), dim=1)
@@ -358,16 +368,20 @@ def run_learned_integrators(
         keep = torch.isfinite(drawn) & ~irregular.missing(1, drawn.shape[0])[0]
         training_times = drawn[keep]
     training = _trajectory(system, initial, training_times)
-    starts, successors = training[:-1], training[1:]
-    # the step of each pair: dt_train on the grid, each pair's own on irregular data
-    pair_steps = recipe.training_dt if irregular is None else training_times.diff()
     x0 = training[0]
     dimension = x0.shape[-1]
+    # the training trajectories: the one from initial_state, and one from each of training_states, same times
+    trajectories = [training] + [_trajectory(system, torch.tensor(state, dtype=torch.float64).reshape(x0.shape),
+                                             training_times) for state in recipe.training_states]
+    starts = torch.cat([trajectory[:-1] for trajectory in trajectories])
+    successors = torch.cat([trajectory[1:] for trajectory in trajectories])
+    # the step of each pair: dt_train on the grid, each pair's own on irregular data
+    pair_steps = recipe.training_dt if irregular is None else training_times.diff().repeat(len(trajectories))
     autonomous = system.autonomous
     if "sindy" in recipe.networks:  # before any training: SINDy's library must be determined by the data
         from dynlearn.fields.sindy import check_library_size
 
-        check_library_size(dimension, training.shape[0])
+        check_library_size(dimension, sum(trajectory.shape[0] for trajectory in trajectories))
     if not autonomous:  # G(t, x), trained from each pair's own start time
         refused = {"linear", "neural-ode", "sindy"} & set(recipe.networks)
         if refused:
@@ -380,7 +394,7 @@ def run_learned_integrators(
     device = torch.device(device)
     on_device = starts.to(device), successors.to(device)
     steps_on_device = pair_steps if irregular is None else pair_steps.to(device)
-    start_times = None if autonomous else training_times[:-1].to(device)
+    start_times = None if autonomous else training_times[:-1].repeat(len(trajectories)).to(device)
     exact_map = least_squares_map(starts, successors)  # the data's one-step map (exact data: exp(dt Lambda))
 
     def fit(name: str, module: torch.nn.Module, loss, seed: int) -> None:
@@ -446,7 +460,7 @@ def run_learned_integrators(
     if "sindy" in recipe.networks:  # identified from the same samples (irregular ones with their own times)
         from dynlearn.fields.sindy import fit_sindy, fit_sindy_irregular
 
-        flat = training.reshape(training.shape[0], -1)
+        flat = [trajectory.reshape(trajectory.shape[0], -1) for trajectory in trajectories]
         fields["sindy"] = fit_sindy(flat, recipe.training_dt) if irregular is None else fit_sindy_irregular(
             flat, training_times)
         sindy_steps = _sindy_against_step(system, recipe, initial, x0) if irregular is None else []

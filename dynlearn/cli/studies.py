@@ -46,6 +46,10 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
                        help="train every model once per seed (default: %(default)s)")
     study.add_argument("--neural-ode", action="store_true",
                        help="add a G trained through an adaptive solver (torchdiffeq dopri5), the continuous reference")
+    study.add_argument("--training-state", action="append", metavar="V1,V2,...", default=None,
+                       help="another initial state whose trajectory joins the training data (repeat for more); the "
+                            "convergence test still starts from the recipe's state, and the report's generalisation "
+                            "table from its held-out ones")
     study.add_argument("--sindy", action="store_true",
                        help="add the SINDy baseline (PySINDy: pip install 'dynlearn[baselines]'): identified from the "
                             "same data, judged by the same convergence test, refitted at other sampling steps")
@@ -114,6 +118,17 @@ def _run_study(arguments: argparse.Namespace) -> int:
     sampling = sampling_from(arguments, amount=default(LearnedIntegratorRecipe, "sampling_fraction"),
                              sampling_seed=default(LearnedIntegratorRecipe, "sampling_seed"))
     recipe = LEARNED_INTEGRATOR_RECIPES[system]
+    if arguments.training_state:
+        try:
+            states = tuple(tuple(float(v) for v in text.split(",")) for text in arguments.training_state)
+        except ValueError:
+            raise ValueError(f"--training-state must be comma-separated numbers, got {arguments.training_state}") \
+                from None
+        size = len(recipe.initial_state or ()) or None
+        if size is not None and any(len(state) != size for state in states):
+            raise ValueError(f"--training-state must give {size} numbers each (the state of {system}), got "
+                             f"{arguments.training_state}")
+        recipe = dataclasses.replace(recipe, training_states=states)
     if sampling is not None:
         recipe = dataclasses.replace(recipe, sampling=sampling.kind, sampling_fraction=sampling.fraction,
                                      sampling_seed=sampling.seed)
@@ -136,8 +151,8 @@ def _run_recorded_field(arguments: argparse.Namespace) -> int:
 
     if arguments.system is not None:
         raise ValueError(f"give either a SYSTEM ({arguments.system!r}) or --data FILE, not both")
-    if arguments.neural_ode or arguments.sindy:
-        raise ValueError("--neural-ode and --sindy apply to the systems' study, not to --data")
+    if arguments.neural_ode or arguments.sindy or arguments.training_state:
+        raise ValueError("--neural-ode, --sindy and --training-state apply to the systems' study, not to --data")
     given = {"modes": arguments.modes, "stride": arguments.stride, "horizon": arguments.horizon,
              "iterations": arguments.iterations}
     recipe = RecordedFieldRecipe(**{name: value for name, value in given.items() if value is not None})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -88,9 +89,10 @@ class SindyVectorField(nn.Module):
         return int((self.coefficients != 0).sum())
 
 
-def fit_sindy(states: torch.Tensor, dt: float, *, library: str = "polynomial+fourier",
+def fit_sindy(states: torch.Tensor | Sequence[torch.Tensor], dt: float, *, library: str = "polynomial+fourier",
               threshold: float = 0.05) -> SindyVectorField:
-    """Identify a SINDy model from one trajectory ``states`` ``(n_times, d)`` sampled every ``dt``.
+    """Identify a SINDy model from one trajectory ``states`` ``(n_times, d)`` sampled every ``dt`` (or a list of
+    trajectories, each differentiated on its own).
 
     The derivative is PySINDy's default (second-order finite differences); the library ``"polynomial"`` (all
     monomials to degree 3) or ``"polynomial+fourier"`` (those, and sin, cos of each component); the optimiser
@@ -101,26 +103,36 @@ def fit_sindy(states: torch.Tensor, dt: float, *, library: str = "polynomial+fou
         raise ValueError(f"library must be one of {', '.join(SINDY_LIBRARIES)}, got {library!r}")
     dt = as_positive_step("dt", dt)
     threshold = as_number_in("threshold", threshold, 0.0, 10.0)
-    if not isinstance(states, torch.Tensor) or states.ndim != 2 or states.shape[0] < 3:
-        raise ValueError(f"states must be one trajectory (n_times >= 3, d), got "
-                         f"{tuple(states.shape) if isinstance(states, torch.Tensor) else type(states).__name__}")
-    if not bool(torch.isfinite(states).all()):
-        raise ValueError("states contain NaN or inf")
     return _identify(pysindy, states, dt, library == "polynomial+fourier", threshold)
 
 
-def _identify(pysindy: object, states: torch.Tensor, times: float | torch.Tensor, fourier: bool,
+def _trajectories(states: object) -> list[torch.Tensor]:
+    """One trajectory ``(n_times, d)`` or a list of them (the same d), each checked: n_times >= 3, finite."""
+    many = list(states) if isinstance(states, (list, tuple)) else [states]
+    if not many or not all(isinstance(s, torch.Tensor) and s.ndim == 2 and s.shape[0] >= 3 for s in many) or len(
+            {s.shape[1] for s in many}) != 1:
+        shapes = [tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__ for s in many]
+        raise ValueError(f"states must be one trajectory (n_times >= 3, d) or a list of them, got {shapes}")
+    if not all(bool(torch.isfinite(s).all()) for s in many):
+        raise ValueError("states contain NaN or inf")
+    return many
+
+
+def _identify(pysindy: object, states: object, times: float | torch.Tensor, fourier: bool,
               threshold: float) -> SindyVectorField:
-    """Fit PySINDy (``times``: the step, or every sample's time) and carry its coefficients into torch, checking
-    that the torch library is PySINDy's on the training data."""
-    check_library_size(states.shape[1], states.shape[0], "polynomial+fourier" if fourier else "polynomial")
+    """Fit PySINDy (``times``: the step, or every sample's time, shared by the trajectories) and carry its
+    coefficients into torch, checking that the torch library is PySINDy's on the training data."""
+    many = _trajectories(states)
+    dimension = many[0].shape[1]
+    check_library_size(dimension, sum(s.shape[0] for s in many), "polynomial+fourier" if fourier else "polynomial")
     terms = pysindy.PolynomialLibrary(degree=3)
     if fourier:
         terms = terms + pysindy.FourierLibrary(n_frequencies=1)
     model = pysindy.SINDy(feature_library=terms, optimizer=pysindy.STLSQ(threshold=threshold))
-    data = states.detach().to("cpu", torch.float64).numpy()
-    model.fit(data, t=times.numpy() if isinstance(times, torch.Tensor) else times)
-    field = SindyVectorField(torch.as_tensor(np.asarray(model.coefficients())), data.shape[1], fourier,
+    arrays = [s.detach().to("cpu", torch.float64).numpy() for s in many]
+    model.fit(arrays if len(arrays) > 1 else arrays[0], t=times.numpy() if isinstance(times, torch.Tensor) else times)
+    data = arrays[0]
+    field = SindyVectorField(torch.as_tensor(np.asarray(model.coefficients())), dimension, fourier,
                              model.equations())
     theirs = np.asarray(model.feature_library.transform(data), dtype=np.float64)
     ours = field.library(torch.from_numpy(data)).numpy()
@@ -130,14 +142,15 @@ def _identify(pysindy: object, states: torch.Tensor, times: float | torch.Tensor
     return field
 
 
-def fit_sindy_irregular(states: torch.Tensor, times: torch.Tensor, *, library: str = "polynomial+fourier",
-                        threshold: float = 0.05) -> SindyVectorField:
-    """:func:`fit_sindy` from samples at irregular ``times`` ``(n_times,)`` (PySINDy's finite differences take the
-    sample times themselves)."""
+def fit_sindy_irregular(states: torch.Tensor | Sequence[torch.Tensor], times: torch.Tensor, *,
+                        library: str = "polynomial+fourier", threshold: float = 0.05) -> SindyVectorField:
+    """:func:`fit_sindy` from samples at irregular ``times`` ``(n_times,)``, shared by every trajectory given
+    (PySINDy's finite differences take the sample times themselves)."""
     pysindy = _pysindy()
     if library not in SINDY_LIBRARIES:
         raise ValueError(f"library must be one of {', '.join(SINDY_LIBRARIES)}, got {library!r}")
-    if not isinstance(times, torch.Tensor) or times.shape != (states.shape[0],) or not bool(
+    n_times = _trajectories(states)[0].shape[0]
+    if not isinstance(times, torch.Tensor) or times.shape != (n_times,) or not bool(
             (times.diff() > 0).all()):
         raise ValueError("times must be the strictly increasing time of every sample, shape (n_times,)")
     return _identify(pysindy, states, times.to(torch.float64), library == "polynomial+fourier",
