@@ -345,6 +345,32 @@ def test_train_and_evaluate_commands_write_the_table_plots_and_resume(tmp_path):
     assert again.returncode == 2 and "holds the outputs of an earlier run" in again.stderr
     assert subprocess.run([*_dynlearn(), "evaluate", str(run), "--overwrite"], capture_output=True).returncode == 0
 
+def test_the_default_wakes_length_trains_and_evaluates_with_the_default_recipe(tmp_path):
+    """`dynlearn generate cylinder` writes 151 snapshots by default; the cylinder recipe trains on 100 and wants
+    30 initial conditions x 100 steps: the evaluation is sized to the 51 left (30 x 21 steps) and says so, so
+    the first two commands compose; a record too short for even 5 x 10 steps is refused in one line."""
+    from dynlearn.analysis.experiments.autoencoder_evaluation import AUTOENCODER_RECIPES, _check_lengths
+
+    data = write_dataset(tmp_path / "wake.h5", field_dataset(travelling_waves(151, 64)))
+    run = tmp_path / "run"
+    done = subprocess.run([*_dynlearn(), "train", "autoencoder", "--data", str(data), "--epochs", "2",
+                           "--models", "aware", "-o", str(run)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "evaluated from 30 initial conditions over 21 steps" in done.stderr and "--snapshots 300" in done.stderr
+    evaluated = subprocess.run([*_dynlearn(), "evaluate", str(run)], capture_output=True, text=True)
+    assert evaluated.returncode == 0, evaluated.stderr
+    results = json.loads((run / "evaluation" / "results.json").read_text())
+    assert results["horizon"] == 21 and len(results["initial_conditions"]) == 30
+    assert max(results["initial_conditions"]) + 21 <= 150
+    assert "over 21 steps" in (run / "evaluation" / "table.md").read_text()
+    recipe = AUTOENCODER_RECIPES["cylinder"]
+    assert _check_lengths(recipe, 400, 64)[2] == ""  # long enough: the recipe as it is
+    n_train, sized, note = _check_lengths(recipe, 120, 64)  # 20 left: 10 steps from 10 initial conditions
+    assert (sized.horizon, sized.n_initial) == (10, 10) and "10 initial conditions over 10 steps" in note
+    with pytest.raises(ValueError, match="too few for 30 initial conditions"):
+        _check_lengths(recipe, 110, 64)
+
+
 def test_a_killed_training_resumes_to_the_uninterrupted_run_bit_for_bit(tmp_path):
     """SIGKILL after a checkpoint of `dynlearn train autoencoder`; evaluate says the model is unfinished; the same
     command resumes (weights, Adam's moments, the learning-rate schedule and the minibatch order's generator come

@@ -24,6 +24,7 @@ import dataclasses
 import json
 import math
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -107,19 +108,39 @@ def _train_count(recipe: AutoencoderRecipe, n_times: int) -> int:
     return int(recipe.train_snapshots)
 
 
-def _check_lengths(recipe: AutoencoderRecipe, n_times: int, m: int) -> int:
+#: the shortest evaluation horizon and the fewest initial conditions a recipe is shrunk to for a short record
+MINIMUM_HORIZON = 10
+MINIMUM_INITIAL = 5
+
+
+def _check_lengths(recipe: AutoencoderRecipe, n_times: int, m: int) -> tuple[int, AutoencoderRecipe, str]:
+    """The training count, the recipe with its evaluation sized to the record, and a note saying what was shrunk
+    ("" when nothing was). A test part shorter than horizon + n_initial keeps the initial conditions and shortens
+    the horizon (down to MINIMUM_HORIZON), then takes fewer initial conditions (down to MINIMUM_INITIAL); shorter
+    still is refused."""
     n_train = _train_count(recipe, n_times)
     if n_train < recipe.steps + 2:
         raise ValueError(f"{n_train} training snapshots are too few for {recipe.steps}-step targets")
-    test = n_times - n_train
-    if test < recipe.horizon + recipe.n_initial:
-        raise ValueError(
-            f"the test part holds {test} snapshots (of {n_times}; the first {n_train} train), too few for "
-            f"{recipe.n_initial} initial conditions with {recipe.horizon} steps each (need {recipe.horizon + recipe.n_initial})"
-            + ("; generate a longer record: dynlearn generate cylinder --snapshots 300" if recipe.name == "cylinder" else ""))
     if recipe.latent > m:
         raise ValueError(f"latent = {recipe.latent} is larger than the data dimension m = {m}")
-    return n_train
+    test = n_times - n_train
+    longer = "; a longer record gives the full evaluation" + (
+        ": dynlearn generate cylinder --snapshots 300" if recipe.name == "cylinder" else "")
+    if test >= recipe.horizon + recipe.n_initial:
+        return n_train, recipe, ""
+    horizon = min(recipe.horizon, test - recipe.n_initial)
+    initial = recipe.n_initial
+    if horizon < MINIMUM_HORIZON:
+        horizon, initial = min(recipe.horizon, MINIMUM_HORIZON), test - min(recipe.horizon, MINIMUM_HORIZON)
+    if initial < min(recipe.n_initial, MINIMUM_INITIAL):
+        raise ValueError(
+            f"the test part holds {test} snapshots (of {n_times}; the first {n_train} train), too few for "
+            f"{recipe.n_initial} initial conditions with {recipe.horizon} steps each (need "
+            f"{recipe.horizon + recipe.n_initial}, at least {MINIMUM_HORIZON + MINIMUM_INITIAL})" + longer)
+    note = (f"the test part holds {test} snapshots (of {n_times}; the first {n_train} train): evaluated from "
+            f"{initial} initial conditions over {horizon} steps, where the recipe asks {recipe.n_initial} over "
+            f"{recipe.horizon} (which need {recipe.horizon + recipe.n_initial})" + longer)
+    return n_train, dataclasses.replace(recipe, horizon=horizon, n_initial=initial), note
 
 
 def _write_json(path: Path, content: Any) -> None:
@@ -170,11 +191,14 @@ def train_run(
     dataset = read_dataset(data)
     source = snapshot_data(dataset)
     n_times, m = source.snapshots.shape
-    n_train = _check_lengths(recipe, n_times, m)
+    n_train, recipe, note = _check_lengths(recipe, n_times, m)
+    if note and progress:
+        print(f"note: {note}", file=sys.stderr)
     folder = Path(output)
     config = {"data": str(Path(data).resolve()), "recipe": {**dataclasses.asdict(recipe), "widths": list(recipe.widths)},
               "models": list(models), "seed": seed, "n_train": n_train, "n_times": n_times, "m": m,
-              "system": dataset.system, "checksum": dataset.attributes.get("checksum_sha256")}
+              "system": dataset.system, "checksum": dataset.attributes.get("checksum_sha256"),
+              "evaluation_note": note}
     with folder_lock(folder):  # no second run (nor an --overwrite) into a folder a run is using
         return _train_into(folder, config, overwrite, source, recipe, models, seed, device, n_train, progress)
 
@@ -275,6 +299,7 @@ def evaluate_run(run: str | Path, *, data: str | Path | None = None) -> dict[str
     last_start = config["n_times"] - 1 - recipe.horizon
     starts = np.unique(np.round(np.linspace(n_train, last_start, recipe.n_initial)).astype(int))
     results: dict[str, Any] = {"recipe": recipe.name, "system": config["system"], "n_train": n_train,
+                               "evaluation_note": config.get("evaluation_note", ""),
                                "initial_conditions": starts.tolist(), "horizon": recipe.horizon, "models": {}}
     trained = [name for name in config["models"] if (folder / name / "model.pt").exists()]
     results["unfinished"] = {name: _training_state(folder / name, recipe.epochs)
@@ -351,7 +376,8 @@ def markdown_table(results: dict[str, Any]) -> str:
     header = ["model", "one-step error", *[f"error at step {h}" for h in horizons], "spectral radius",
               "negative eigenvalues of P", "s / epoch"]
     lines = [f"{results['system']} ({results['recipe']} recipe): relative error |y_hat - y| / |y|, mean over "
-             f"{len(results['initial_conditions'])} initial conditions of the test part", "",
+             f"{len(results['initial_conditions'])} initial conditions of the test part"
+             + (f" ({results['evaluation_note']})" if results.get("evaluation_note") else ""), "",
              "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for name in names:
         row = results["models"][name]
