@@ -435,7 +435,8 @@ def test_a_bad_autoencoder_recipe_fails_when_it_is_made(changes, message):
 def test_a_record_too_short_for_the_evaluation_fails_before_any_work(tmp_path):
     from dynlearn.analysis.experiments.autoencoder_evaluation import train_run
 
-    path = write_dataset(tmp_path / "data.h5", field_dataset(travelling_waves(151, 64)))
+    # 110 snapshots leave 10 for the test part: not even 5 initial conditions over 10 steps (151 are sized down)
+    path = write_dataset(tmp_path / "data.h5", field_dataset(travelling_waves(110, 64)))
     with pytest.raises(ValueError, match="too few for 30 initial conditions with 100 steps"):
         train_run(path, tmp_path / "run", "cylinder", epochs=1, progress=False)
     assert not (tmp_path / "run").exists()
@@ -477,3 +478,36 @@ def test_cuda_training_resumes_from_its_checkpoint(tmp_path):
     history = train_autoencoder(PhysicsAwareAutoencoder(32, latent=4, seed=1).cuda(), windows, checkpoint=checkpoint,
                                 settings=AutoencoderTrainingSettings(epochs=3, batch_size=16, progress=False))
     assert history.epochs == 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), scale=st.floats(0.01, 50.0), bound=st.floats(0.1, 1.0), k=st.integers(1, 12))
+def test_a_spectrally_bounded_omega_stays_within_its_bound_for_any_parameters(seed, scale, bound, k):
+    """SpectralNormBound: for any raw W (any scale, any non-normality) ||Omega||_2 <= bound, so every
+    eigenvalue's modulus is too; and Omega^n never grows beyond bound^n."""
+    from dynlearn.autoencoder.model import SpectralNormBound
+
+    generator = torch.Generator().manual_seed(seed)
+    raw = scale * torch.randn(k, k, generator=generator, dtype=torch.float64)
+    raw = raw + scale * torch.triu(torch.randn(k, k, generator=generator, dtype=torch.float64), 1)  # non-normal
+    omega = SpectralNormBound(bound)(raw)
+    assert float(torch.linalg.matrix_norm(omega, ord=2)) <= bound * (1 + 1e-12)
+    assert float(torch.linalg.eigvals(omega).abs().max()) <= bound * (1 + 1e-12)
+    assert float(torch.linalg.matrix_norm(torch.linalg.matrix_power(omega, 20), ord=2)) <= bound**20 * (1 + 1e-9)
+
+
+def test_the_stable_model_trains_saves_and_loads_with_its_bound(tmp_path):
+    from dynlearn.analysis.experiments.autoencoder_evaluation import load_model, train_run
+    from dynlearn.autoencoder.lyapunov import spectral_radius
+
+    model = PhysicsAwareAutoencoder(64, latent=6, widths=(16,), seed=0, omega_bound=0.9)
+    with torch.no_grad():
+        model.parametrizations.omega.original.mul_(40.0)  # whatever the raw parameters become
+    assert spectral_radius(model.omega) <= 0.9 + 1e-6
+    data = write_dataset(tmp_path / "waves.h5", field_dataset(travelling_waves(240, 64)))
+    histories = train_run(data, tmp_path / "run", models=("stable",), epochs=3, progress=False)
+    assert max(histories["stable"].spectral_radius) <= 1.0 + 1e-6
+    loaded = load_model(tmp_path / "run" / "stable")
+    assert loaded.omega_bound == 1.0 and spectral_radius(loaded.omega) <= 1.0 + 1e-6
+    with pytest.raises(ValueError, match="spectral bound must be a number in"):
+        PhysicsAwareAutoencoder(64, latent=6, omega_bound=1.5)

@@ -10,6 +10,8 @@ Models of a run (each in its own sub-folder, resumable):
     aware           kappa = recipe.kappa (the Lyapunov prior)
     agnostic        kappa = 0, no weight decay
     agnostic-decay  kappa = 0, weight decay recipe.weight_decay (the classical way to keep Omega small)
+    stable          kappa = 0, Omega's spectral norm bounded by recipe.spectral_bound by construction
+                    (dynlearn.autoencoder.model.SpectralNormBound; trained with --models ... stable)
 
 Evaluation: from ``n_initial`` initial conditions spread evenly over the test snapshots (each with ``horizon``
 true snapshots after it), encode once, apply Omega ``horizon`` times, decode; the relative error
@@ -39,9 +41,13 @@ from dynlearn.datasets.format import dataset_system, read_dataset
 from dynlearn.datasets.snapshots import snapshot_data
 from dynlearn.autoencoder.lyapunov import lyapunov_eigenvalues, spectral_radius
 
-__all__ = ["AutoencoderRecipe", "AUTOENCODER_RECIPES", "recipe_for_dataset", "train_run", "evaluate_run", "MODELS"]
+__all__ = ["AutoencoderRecipe", "AUTOENCODER_RECIPES", "recipe_for_dataset", "train_run", "evaluate_run", "MODELS",
+           "DEFAULT_MODELS"]
 
-MODELS = ("aware", "agnostic", "agnostic-decay")
+#: the models a run trains by default, and every model it can train ("stable": Omega spectrally bounded by
+#: construction, the same loss without the prior)
+DEFAULT_MODELS = ("aware", "agnostic", "agnostic-decay")
+MODELS = (*DEFAULT_MODELS, "stable")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +66,7 @@ class AutoencoderRecipe:
     kappa: float = 1.0
     gamma: float = 4.0
     weight_decay: float = 1e-4
+    spectral_bound: float = 1.0  # the "stable" model's bound on Omega's spectral norm (and radius)
     epochs: int = 600
     batch_size: int = 34
     learning_rate: float = 1e-2
@@ -85,6 +92,7 @@ class AutoencoderRecipe:
         object.__setattr__(self, "widths", widths)
         AutoencoderLoss(self.steps, self.reconstruction, self.kappa, self.gamma)  # steps, lambda, kappa, gamma
         as_number_in("weight_decay", self.weight_decay, 0.0, math.inf)
+        as_number_in("spectral_bound", self.spectral_bound, 1e-6, 1.0, include_high=True)
         for name in ("learning_rate", "final_learning_rate"):
             as_learning_rate(name, getattr(self, name))
 
@@ -165,7 +173,7 @@ def train_run(
     output: str | Path,
     recipe: str | AutoencoderRecipe | None = None,
     *,
-    models: Sequence[str] = MODELS,
+    models: Sequence[str] = DEFAULT_MODELS,
     kappa: float | None = None,
     epochs: int | None = None,
     steps: int | None = None,
@@ -234,7 +242,8 @@ def _train_into(folder: Path, config: dict, overwrite: bool, source, recipe: Aut
         if final.exists():
             histories[name] = AutoencoderHistory(**json.loads((model_folder / "history.json").read_text()))
             continue
-        model = PhysicsAwareAutoencoder(m, recipe.latent, recipe.widths, seed=seed)
+        model = PhysicsAwareAutoencoder(m, recipe.latent, recipe.widths, seed=seed,
+                                        omega_bound=recipe.spectral_bound if name == "stable" else None)
         loss = AutoencoderLoss(recipe.steps, recipe.reconstruction, recipe.kappa if name == "aware" else 0.0, recipe.gamma)
         settings = AutoencoderTrainingSettings(
             epochs=recipe.epochs, batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
@@ -253,7 +262,8 @@ def _train_into(folder: Path, config: dict, overwrite: bool, source, recipe: Aut
 def load_model(folder: str | Path) -> PhysicsAwareAutoencoder:
     saved = load_checkpoint(Path(folder) / "model.pt", ("config", "state"), "a trained autoencoder")
     config = saved["config"]
-    model = PhysicsAwareAutoencoder(config["n_features"], config["latent"], config["widths"], config["activation"])
+    model = PhysicsAwareAutoencoder(config["n_features"], config["latent"], config["widths"], config["activation"],
+                                    omega_bound=config.get("omega_bound"))
     model.load_state_dict(saved["state"])
     return model.eval()
 

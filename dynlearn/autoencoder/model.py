@@ -31,6 +31,7 @@ from typing import Sequence
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from dynlearn._checks import as_integer, as_positive_number
 from dynlearn.autoencoder.lyapunov import stability_prior
@@ -49,6 +50,33 @@ def _network(sizes: Sequence[int], activation: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class SpectralNormBound(nn.Module):
+    """Omega = bound W / max(1, ||W||_2), a parametrisation (``torch.nn.utils.parametrize``) of the latent map:
+    its spectral norm is at most ``bound``, hence so is every eigenvalue's modulus, for any W.
+
+    Why a norm bound rather than a Schur or Cayley form: it is one small SVD per step (k x k), it is exact (no
+    penalty to balance, nothing that fades as the prior does for very negative Lyapunov eigenvalues), and it bounds
+    the transient growth ||Omega^n|| <= bound^n too, which a bound on the eigenvalues alone does not (a non-normal
+    Omega with radius < 1 can amplify for many steps). It asks more than stability, a contraction in the latent
+    coordinates' Euclidean norm; but every stable map is a contraction in some norm (that of its Lyapunov matrix
+    P), and the encoder learns the coordinates, so it can take that norm's change of basis on itself.
+    """
+
+    def __init__(self, bound: float = 1.0) -> None:
+        super().__init__()
+        if not (isinstance(bound, (int, float)) and 0 < bound <= 1):
+            raise ValueError(f"the spectral bound must be a number in (0, 1], got {bound!r}")
+        self.bound = float(bound)
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        norm = torch.linalg.matrix_norm(weight, ord=2)
+        return self.bound * weight / torch.clamp(norm, min=1.0)
+
+    def right_inverse(self, omega: torch.Tensor) -> torch.Tensor:
+        """A W that gives ``omega`` (one of spectral norm <= bound): omega / bound."""
+        return omega / self.bound
+
+
 class PhysicsAwareAutoencoder(nn.Module):
     """Psi (encoder), Omega (linear latent map), Phi (decoder); see the module docstring.
 
@@ -56,10 +84,12 @@ class PhysicsAwareAutoencoder(nn.Module):
         n_features: m, values per snapshot. latent: k. widths: hidden widths of the encoder (the decoder
         mirrors them). activation: "tanh" (default), "relu", "elu", "gelu". omega_scale: Omega starts as a
         random orthogonal matrix times this. seed: of the initialisation (None: torch's current state).
+        omega_bound: None (Omega free, kept stable only by a loss's prior, if any), or a number in (0, 1]: Omega
+        parametrised by :class:`SpectralNormBound`, its spectral radius at most that for any parameters.
     """
 
     def __init__(self, n_features: int, latent: int = 15, widths: Sequence[int] = (40, 25), activation: str = "tanh",
-                 omega_scale: float = 0.99, seed: int | None = None) -> None:
+                 omega_scale: float = 0.99, seed: int | None = None, omega_bound: float | None = None) -> None:
         super().__init__()
         n_features, latent = as_integer("n_features", n_features), as_integer("latent", latent)
         if latent > n_features:
@@ -81,11 +111,14 @@ class PhysicsAwareAutoencoder(nn.Module):
         omega = torch.empty(latent, latent)
         nn.init.orthogonal_(omega, generator=generator)
         self.omega = nn.Parameter(omega_scale * omega)
+        self.omega_bound = omega_bound
+        if omega_bound is not None:
+            parametrize.register_parametrization(self, "omega", SpectralNormBound(omega_bound), unsafe=True)
 
     def config(self) -> dict:
         """What rebuilds this architecture (for checkpoints)."""
         return {"n_features": self.n_features, "latent": self.latent, "widths": list(self.widths),
-                "activation": self.activation}
+                "activation": self.activation, "omega_bound": self.omega_bound}
 
     def encode(self, y: torch.Tensor) -> torch.Tensor:
         """Psi: ``(..., m)`` -> ``(..., k)``."""

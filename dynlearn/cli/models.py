@@ -13,7 +13,8 @@ __all__ = ["register"]
 
 
 def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Namespace], int]]:
-    from dynlearn.analysis.experiments.autoencoder_evaluation import MODELS, RECIPE_FOR_SYSTEM, AUTOENCODER_RECIPES
+    from dynlearn.analysis.experiments.autoencoder_evaluation import (AUTOENCODER_RECIPES, DEFAULT_MODELS, MODELS,
+                                                                       RECIPE_FOR_SYSTEM)
     from dynlearn.analysis.experiments.autoencoder_evaluation import AutoencoderRecipe, train_run
     from dynlearn.continuousnet.depth_basis import FAMILIES
     from dynlearn.continuousnet.network import ContinuousNet
@@ -49,7 +50,7 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
                        help=f"S, prediction steps in the loss (default: the recipe's, "
                             f"{default(AutoencoderRecipe, 'steps')}, the original objective; 8 predicts the cylinder "
                             f"wake far better, see README)")
-    aware.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS),
+    aware.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=list(MODELS),
                        help="which models (default: all three)")
     aware.add_argument("--overwrite", action="store_true", help="replace a run with other settings")
 
