@@ -10,7 +10,7 @@ loads the autoencoder or ContinuousNet):
                     HybridVectorField, DiscreteMap, SkipMap, LinearMap, NeuralODE; train, TrainingSettings,
                     embedded_loss, map_loss; EnsembleMLP, ensemble_embedded_loss, train_ensemble
     autoencoder     PhysicsAwareAutoencoder, AutoencoderLoss, train_autoencoder, solve_discrete_lyapunov,
-                    stability_prior
+                    stability_prior, solve_continuous_lyapunov, continuous_stability_prior
     continuousnet   ContinuousNet, OdeBlock, train_classifier
 
 Sub-packages beside the core: ``dynlearn.systems`` (physical systems), ``dynlearn.datasets`` (the HDF5 format,
@@ -36,7 +36,8 @@ _FAMILIES = {
                         "TimeDependentVectorField", "TrainingHistory", "TrainingSettings", "embedded_loss",
                         "ensemble_embedded_loss", "map_loss", "train", "train_ensemble"),
     "dynlearn.autoencoder": ("AutoencoderLoss", "AutoencoderTrainingSettings", "PhysicsAwareAutoencoder",
-                             "solve_discrete_lyapunov", "stability_prior", "train_autoencoder"),
+                             "continuous_stability_prior", "solve_continuous_lyapunov", "solve_discrete_lyapunov",
+                             "stability_prior", "train_autoencoder"),
     "dynlearn.continuousnet": ("ClassifierTrainingSettings", "ContinuousNet", "OdeBlock", "train_classifier"),
 }
 _WHERE = {name: family for family, names in _FAMILIES.items() for name in names}
@@ -58,7 +59,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
     from dynlearn.autoencoder import (AutoencoderLoss, AutoencoderTrainingSettings, PhysicsAwareAutoencoder,
-                                      solve_discrete_lyapunov, stability_prior, train_autoencoder)
+                                      continuous_stability_prior, solve_continuous_lyapunov, solve_discrete_lyapunov,
+                                      stability_prior, train_autoencoder)
     from dynlearn.continuousnet import ClassifierTrainingSettings, ContinuousNet, OdeBlock, train_classifier
     from dynlearn.fields import (MLP, AffineVectorField, DiscreteMap, EmbeddedModel, EnsembleMLP, HybridVectorField,
                                  LinearMap, LinearVectorField, NeuralODE, NeuralVectorField, SkipMap,

@@ -66,11 +66,27 @@ autograd of its QR solve (the adjoint of (1) is not the derivative of the damped
 A property of (2) to know: near the circle P's eigenvalues grow like 1 / (1 - |lambda|^2), so an eigenvalue
 of Omega just outside the circle (|lambda| = 1.001: p of about -500) gives rho of about exp(-125), no penalty
 and no gradient; the prior acts on eigenvalues clearly outside (|lambda| = 1.1: p of about -5, rho of 0.2).
+
+Continuous time. For a latent generator, z' = Lambda z (Omega(dt) = exp(dt Lambda)), the symmetric P solving
+
+    Lambda^T P + P Lambda = -I                                                      (4)
+
+is positive definite exactly when every eigenvalue of Lambda has a negative real part (Lyapunov's theorem), and P
+has as many negative eigenvalues as Lambda has eigenvalues in the right half-plane (the inertia theorem of
+Ostrowski and Schneider, none on the imaginary axis). The continuous prior is (2) on the eigenvalues of this P.
+(4) is solved by Bartels-Stewart on the real Schur form (scipy, LAPACK's trsyl); it is singular where
+lambda_i + conj(lambda_j) = 0 (a pair on the imaginary axis, the periodic wake again), and within
+1e3 epsilon ||Lambda||_F of that the damped problem (3) is solved instead, with the Kronecker matrix
+M = Lambda^T kron I + I kron Lambda^T. Gradients by the adjoint equation Lambda Y + Y Lambda^T = G,
+dL/dLambda = -(P Y^T + P^T Y). A stable generator is never penalised (only its eigenvalues are computed), and the
+prior has the discrete one's blind spot: P grows like 1 / (2 |Re lambda|) next to the axis, so a generator with
+Re lambda = +1e-3 gives p of about -500 and no penalty.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import scipy.linalg
@@ -78,7 +94,9 @@ import torch
 
 from dynlearn._checks import as_positive_number
 
-__all__ = ["solve_discrete_lyapunov", "lyapunov_eigenvalues", "stability_prior", "spectral_radius"]
+__all__ = ["solve_discrete_lyapunov", "lyapunov_eigenvalues", "stability_prior", "spectral_radius",
+           "solve_continuous_lyapunov", "continuous_lyapunov_eigenvalues", "continuous_stability_prior",
+           "spectral_abscissa"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,13 +151,19 @@ def _hammarling(t: np.ndarray, c: np.ndarray) -> np.ndarray:
 def _damped(omega: torch.Tensor, regularisation: float) -> torch.Tensor:
     """P from the regularised least-squares problem (3), by QR of the stacked system, in differentiable torch
     operations (its gradient is that of the damped problem, which the adjoint of (1) is not)."""
-    k = omega.shape[0]
     # row-major vec: vec(A X B) = (A kron B^T) vec(X); with A = Omega^T, B = Omega: Omega^T kron Omega^T
-    identity = torch.eye(k * k, dtype=omega.dtype, device=omega.device)
-    system = torch.kron(omega.T, omega.T) - identity
+    identity = torch.eye(omega.shape[0] ** 2, dtype=omega.dtype, device=omega.device)
+    return _damped_solve(torch.kron(omega.T, omega.T) - identity, regularisation)
+
+
+def _damped_solve(system: torch.Tensor, regularisation: float) -> torch.Tensor:
+    """min ||M x + vec(I)||^2 + (epsilon max(||M||_F, 1))^2 ||x||^2 for the Kronecker matrix M ``(k^2, k^2)`` of a
+    Lyapunov operator, as the stacked system [M; delta I] x = [-vec(I); 0] by QR: P ``(k, k)``, symmetrised."""
+    k = math.isqrt(system.shape[0])
+    identity = torch.eye(k * k, dtype=system.dtype, device=system.device)
     delta = regularisation * torch.linalg.matrix_norm(system).clamp(min=1.0)
     q, r = torch.linalg.qr(torch.cat([system, delta * identity]))
-    p = torch.linalg.solve_triangular(r, q[: k * k].T @ -torch.eye(k, dtype=omega.dtype, device=omega.device)
+    p = torch.linalg.solve_triangular(r, q[: k * k].T @ -torch.eye(k, dtype=system.dtype, device=system.device)
                                       .reshape(-1, 1), upper=True).reshape(k, k)
     return 0.5 * (p + p.T)
 
@@ -206,13 +230,13 @@ class _DiscreteLyapunov(torch.autograd.Function):
         return -(p @ omega @ y.T + p.T @ omega @ y), None
 
 
-def _checked(omega: torch.Tensor, regularisation: float) -> torch.Tensor:
+def _checked(omega: torch.Tensor, regularisation: float, name: str = "omega") -> torch.Tensor:
     if omega.ndim != 2 or omega.shape[0] != omega.shape[1]:
-        raise ValueError(f"omega must be a square matrix, got shape {tuple(omega.shape)}")
+        raise ValueError(f"{name} must be a square matrix, got shape {tuple(omega.shape)}")
     if not regularisation >= 0:
         raise ValueError(f"regularisation must be >= 0, got {regularisation}")
     if not bool(torch.isfinite(omega).all()):
-        raise ValueError("omega must be finite; it holds NaN or inf")
+        raise ValueError(f"{name} must be finite; it holds NaN or inf")
     return omega.to(torch.float64)
 
 
@@ -283,15 +307,128 @@ def stability_prior(omega: torch.Tensor, gamma: float = 4.0, regularisation: flo
     if solution.kind == "stable":  # P is positive definite: no penalty, and none nearby (no gradient)
         return (omega * 0).sum()
     p, solution = _differentiable(omega, regularisation, solution)
-    values, vectors = _spectrum(p, solution)
+    return _penalty(p, *_spectrum(p, solution), gamma).to(omega.dtype)
+
+
+def _penalty(p: torch.Tensor, values: np.ndarray, vectors: np.ndarray, gamma: float) -> torch.Tensor:
+    """sum_i rho(p_i) for P's eigenvalues ``values`` and eigenvectors ``vectors`` (columns), differentiable in P
+    by first-order perturbation theory (dp_i = v_i^H dP v_i)."""
     penalties = np.where(values < 0, np.exp(-np.abs(values - 1) / gamma), 0.0)  # rho(p) = exp((p - 1) / gamma)
     slope = (vectors * (penalties / gamma)) @ vectors.conj().T  # sum_i rho'(p_i) v_i v_i^H
     gradient = torch.from_numpy(np.ascontiguousarray(slope.real)).to(p.device)
     # the value sum_i rho(p_i), and as a function of P the first-order term whose gradient is dL/dP
-    prior = float(penalties.sum()) + (gradient * (p - p.detach())).sum()
-    return prior.to(omega.dtype)
+    return float(penalties.sum()) + (gradient * (p - p.detach())).sum()
 
 
 def spectral_radius(omega: torch.Tensor) -> float:
     """max |lambda_i(omega)|."""
     return float(torch.linalg.eigvals(omega.detach().to(torch.float64)).abs().max())
+
+
+# ------------------------------------------------------------------------------------------ continuous time
+@dataclasses.dataclass(frozen=True)
+class _ContinuousSolution:
+    """P of (4) (float64, on the CPU) and how: "stable" (every Re lambda < 0; ``p`` None when not asked for),
+    "solved" (Bartels-Stewart) or "damped" (problem (3), ``p`` None); ``unstable``: eigenvalues with Re > 0."""
+
+    kind: str
+    p: np.ndarray | None
+    unstable: int
+
+
+def _solve_continuous(generator: np.ndarray, regularisation: float, need_p: bool = True) -> _ContinuousSolution:
+    """P of (4) for a float64 ``generator`` (module docstring)."""
+    eigenvalues = np.linalg.eigvals(generator)
+    unstable = int((eigenvalues.real > 0).sum())
+    stable = bool(np.all(eigenvalues.real < 0))
+    if stable and not need_p:
+        return _ContinuousSolution("stable", None, 0)
+    scale = max(float(np.linalg.norm(generator)), np.finfo(float).tiny)
+    if np.abs(eigenvalues[:, None] + eigenvalues[None, :].conj()).min() <= 1e3 * regularisation * scale:
+        if regularisation == 0:
+            raise torch.linalg.LinAlgError("the continuous Lyapunov equation is singular (an eigenvalue pair with "
+                                           "lambda_i + conj(lambda_j) = 0)")
+        return _ContinuousSolution("damped", None, unstable)
+    p = scipy.linalg.solve_continuous_lyapunov(generator.T, -np.eye(generator.shape[0]))  # Lambda^T P + P Lambda
+    return _ContinuousSolution("stable" if stable else "solved", _symmetric(p), unstable)
+
+
+class _ContinuousLyapunov(torch.autograd.Function):
+    """P(Lambda) of (4) with the gradient by the adjoint equation: for dL/dP = G (symmetric), Lambda Y + Y Lambda^T
+    = G and dL/dLambda = -(P Y^T + P^T Y)."""
+
+    @staticmethod
+    def forward(ctx, generator: torch.Tensor, solution: _ContinuousSolution) -> torch.Tensor:
+        ctx.solution = solution
+        ctx.save_for_backward(generator)
+        return torch.from_numpy(solution.p.copy()).to(generator.device)
+
+    @staticmethod
+    def backward(ctx, grad_p: torch.Tensor):
+        (generator,) = ctx.saved_tensors
+        g = (0.5 * (grad_p + grad_p.T)).detach().cpu().numpy()
+        y = scipy.linalg.solve_continuous_lyapunov(generator.detach().cpu().numpy(), g)  # Lambda Y + Y Lambda^T = G
+        y = torch.from_numpy(np.ascontiguousarray(y)).to(generator.device)
+        p = torch.from_numpy(ctx.solution.p).to(generator.device)
+        return -(p @ y.T + p.T @ y), None
+
+
+def _continuous_differentiable(generator: torch.Tensor, regularisation: float,
+                               solution: _ContinuousSolution | None = None) -> tuple[torch.Tensor, _ContinuousSolution]:
+    """P of (4) (float64, on ``generator``'s device, differentiable) and the solution it came from."""
+    generator64 = _checked(generator, regularisation, "generator")
+    if solution is None or solution.p is None and solution.kind != "damped":
+        solution = _solve_continuous(generator64.detach().cpu().numpy(), float(regularisation))
+    if solution.kind == "damped":
+        k = generator64.shape[0]
+        identity = torch.eye(k, dtype=torch.float64, device=generator64.device)
+        transposed = generator64.T.contiguous()
+        system = torch.kron(transposed, identity) + torch.kron(identity, transposed)
+        return _damped_solve(system, float(regularisation)), solution
+    return _ContinuousLyapunov.apply(generator64, solution), solution
+
+
+def _continuous_spectrum(p: torch.Tensor, solution: _ContinuousSolution) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (ascending) and eigenvectors of P, with the inertia theorem's count imposed where it holds
+    (not for the damped problem): as many negative as eigenvalues of Lambda in the right half-plane."""
+    values, vectors = np.linalg.eigh(p.detach().cpu().numpy())
+    if solution.kind != "damped":
+        rounding = np.finfo(values.dtype).eps * np.abs(values).max()
+        negative = solution.unstable
+        values = np.concatenate([np.minimum(values[:negative], -rounding), np.maximum(values[negative:], rounding)])
+    return values, vectors
+
+
+def solve_continuous_lyapunov(generator: torch.Tensor, regularisation: float = 1e-8) -> torch.Tensor:
+    """P (symmetric, ``(k, k)``) solving Lambda^T P + P Lambda = -I for ``generator`` Lambda ``(k, k)``,
+    differentiably (module docstring, (4)): Bartels-Stewart, or the damped problem (3) where the equation is
+    singular. Computed in float64, returned in ``generator``'s dtype, on its device."""
+    p, _ = _continuous_differentiable(generator, regularisation)
+    return p.to(generator.dtype)
+
+
+def continuous_lyapunov_eigenvalues(generator: torch.Tensor, regularisation: float = 1e-8) -> torch.Tensor:
+    """Eigenvalues of P of (4) (ascending, ``(k,)``; a diagnostic, not differentiable): as many negative as
+    ``generator`` has eigenvalues with a positive real part (inertia theorem, imposed where rounding blurs it)."""
+    with torch.no_grad():
+        p, solution = _continuous_differentiable(generator, regularisation)
+    values, _ = _continuous_spectrum(p, solution)
+    return torch.from_numpy(values).to(dtype=generator.dtype, device=generator.device)
+
+
+def continuous_stability_prior(generator: torch.Tensor, gamma: float = 4.0,
+                               regularisation: float = 1e-8) -> torch.Tensor:
+    """sum_i rho(p_i) over the eigenvalues of P of (4), rho of (2): the Lyapunov prior of a latent generator, a
+    scalar; exactly zero (with a zero gradient) when every eigenvalue of ``generator`` has a negative real part."""
+    as_positive_number("gamma", gamma)
+    checked = _checked(generator, regularisation, "generator")
+    solution = _solve_continuous(checked.detach().cpu().numpy(), float(regularisation), need_p=False)
+    if solution.kind == "stable":
+        return (generator * 0).sum()
+    p, solution = _continuous_differentiable(generator, regularisation, solution)
+    return _penalty(p, *_continuous_spectrum(p, solution), gamma).to(generator.dtype)
+
+
+def spectral_abscissa(generator: torch.Tensor) -> float:
+    """max Re lambda_i(generator): the decay (< 0) or growth rate of z' = Lambda z's slowest mode, 1 / time."""
+    return float(torch.linalg.eigvals(generator.detach().to(torch.float64)).real.max())

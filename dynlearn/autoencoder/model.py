@@ -21,6 +21,26 @@ physics-aware default is kappa = 1. How it was chosen: on the coarse cylinder wa
 Networks (widths configurable): Psi: m -> 40 -> 25 -> k, Phi: k -> 25 -> 40 -> m, tanh between layers and
 linear output layers, PyTorch's default initialisation of the linear layers (seeded). Omega starts as a random
 orthogonal matrix times 0.99: every latent direction starts slightly damped, none growing, none dead.
+
+Latent dynamics besides the free Omega (``latent_map(dt)`` is the map over one step for every kind):
+
+- bounded: Omega = b W / max(1, ||W||_2) (:class:`SpectralNormBound`): spectral radius <= b for any parameters,
+  trained without the prior.
+- continuous time: a generator Lambda (k x k, 1 / time), z' = Lambda z, and over a step dt either the exact flow
+  Omega(dt) = exp(dt Lambda) or one step of a Runge-Kutta scheme, Omega(dt) = R(dt Lambda) (its stability
+  function, :func:`dynlearn.integration.stability_matrix`: the learned-integrator question in latent space).
+  Trained at the record's step dt_record, it predicts at any dt (dt_record / 2^k, 2^k dt_record). Lambda starts as
+  (log 0.99 I + S) / dt_record with S skew-symmetric of spectral radius 1 (exp(S) orthogonal: the discrete
+  model's start, with latent frequencies below 1 / dt_record, inside every scheme's stability region). Its prior:
+  the continuous Lyapunov equation Lambda^T P + P Lambda = -I (:mod:`dynlearn.autoencoder.lyapunov`, (4)).
+- consistent (Azencot, Erichson, Lin & Mahoney, "Forecasting sequential data using consistent Koopman
+  autoencoders", ICML 2020): a backward map D beside Omega, predicting y_{t+S-s} ~ Phi(D^s Psi(y_{t+S})), and the
+  consistency loss that makes D the inverse of Omega,
+
+      L_con = sum_{j=1..k} (1 / 2j) (||D_{j*} Omega_{*j} - I_j||_F^2 + ||Omega_{j*} D_{*j} - I_j||_F^2),
+
+  with D_{j*} the first j rows of D and Omega_{*j} the first j columns of Omega (zero exactly when D = Omega^-1);
+  weights 0.1 (backward prediction) and 0.01 (consistency), the paper's. D starts as Omega^-1.
 """
 
 from __future__ import annotations
@@ -33,10 +53,15 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from dynlearn._checks import as_integer, as_positive_number
-from dynlearn.autoencoder.lyapunov import stability_prior
+from dynlearn._checks import as_integer, as_positive_number, as_positive_step
+from dynlearn.autoencoder.lyapunov import continuous_stability_prior, stability_prior
+from dynlearn.integration.stability import stability_matrix
+from dynlearn.integration.tableaus import get_tableau
 
-__all__ = ["PhysicsAwareAutoencoder", "AutoencoderLoss", "snapshot_windows"]
+__all__ = ["PhysicsAwareAutoencoder", "AutoencoderLoss", "SpectralNormBound", "consistency_loss", "snapshot_windows"]
+
+#: the continuous-time latent map's "scheme" that is the exact flow exp(dt Lambda)
+EXACT_FLOW = "exact"
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "identity": nn.Identity}
 
@@ -78,7 +103,7 @@ class SpectralNormBound(nn.Module):
 
 
 class PhysicsAwareAutoencoder(nn.Module):
-    """Psi (encoder), Omega (linear latent map), Phi (decoder); see the module docstring.
+    """Psi (encoder), the latent dynamics (Omega, or a generator Lambda), Phi (decoder); see the module docstring.
 
     Args:
         n_features: m, values per snapshot. latent: k. widths: hidden widths of the encoder (the decoder
@@ -86,10 +111,15 @@ class PhysicsAwareAutoencoder(nn.Module):
         random orthogonal matrix times this. seed: of the initialisation (None: torch's current state).
         omega_bound: None (Omega free, kept stable only by a loss's prior, if any), or a number in (0, 1]: Omega
         parametrised by :class:`SpectralNormBound`, its spectral radius at most that for any parameters.
+        time_step: None (a discrete map Omega), or the record's step dt_record (> 0, the data's time unit): a
+        continuous-time model with generator Lambda, ``latent_map(dt)`` = exp(dt Lambda) or R(dt Lambda).
+        scheme: of a continuous-time model: "exact" (the matrix exponential) or a registered Runge-Kutta scheme.
+        backward: a backward map D as well (the consistent Koopman autoencoder; discrete Omega only).
     """
 
     def __init__(self, n_features: int, latent: int = 15, widths: Sequence[int] = (40, 25), activation: str = "tanh",
-                 omega_scale: float = 0.99, seed: int | None = None, omega_bound: float | None = None) -> None:
+                 omega_scale: float = 0.99, seed: int | None = None, omega_bound: float | None = None,
+                 time_step: float | None = None, scheme: str = EXACT_FLOW, backward: bool = False) -> None:
         super().__init__()
         n_features, latent = as_integer("n_features", n_features), as_integer("latent", latent)
         if latent > n_features:
@@ -101,24 +131,64 @@ class PhysicsAwareAutoencoder(nn.Module):
             raise ValueError(f"widths must be positive integers, got {widths}")
         if not (0 < omega_scale <= 1.5 and math.isfinite(omega_scale)):
             raise ValueError(f"omega_scale must be in (0, 1.5], got {omega_scale}")
+        if time_step is not None:
+            time_step = as_positive_step("time_step", time_step)
+            if omega_bound is not None or backward:
+                raise ValueError("omega_bound and backward apply to a discrete latent map; a continuous-time model "
+                                 "(time_step given) takes neither")
+            if scheme != EXACT_FLOW:
+                scheme = get_tableau(scheme).name  # one line naming the registered schemes if unknown
+        elif scheme != EXACT_FLOW:
+            raise ValueError(f"scheme applies to a continuous-time model; give time_step too (got scheme={scheme!r})")
+        if omega_bound is not None and backward:
+            raise ValueError("backward (the consistent model) and omega_bound are separate models; choose one")
         self.n_features, self.latent, self.widths, self.activation = n_features, latent, widths, activation
+        self.time_step, self.scheme, self.backward = time_step, scheme, bool(backward)
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         with torch.random.fork_rng(enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
             self.encoder = _network((n_features, *widths, latent), activation)
             self.decoder = _network((latent, *reversed(widths), n_features), activation)
+        self.omega_bound = omega_bound
+        if time_step is not None:
+            raw = torch.randn(latent, latent, generator=generator)
+            skew = raw - raw.T
+            radius = float(torch.linalg.eigvals(skew).abs().max()) if latent > 1 else 0.0
+            skew = skew / radius if radius > 0 else skew
+            self.generator = nn.Parameter((math.log(omega_scale) * torch.eye(latent) + skew) / time_step)
+            return
         omega = torch.empty(latent, latent)
         nn.init.orthogonal_(omega, generator=generator)
         self.omega = nn.Parameter(omega_scale * omega)
-        self.omega_bound = omega_bound
+        if backward:
+            self.omega_backward = nn.Parameter(omega.T / omega_scale)  # D = Omega^-1
         if omega_bound is not None:
             parametrize.register_parametrization(self, "omega", SpectralNormBound(omega_bound), unsafe=True)
+
+    @property
+    def continuous_time(self) -> bool:
+        """A generator Lambda (continuous time), not a discrete Omega."""
+        return self.time_step is not None
 
     def config(self) -> dict:
         """What rebuilds this architecture (for checkpoints)."""
         return {"n_features": self.n_features, "latent": self.latent, "widths": list(self.widths),
-                "activation": self.activation, "omega_bound": self.omega_bound}
+                "activation": self.activation, "omega_bound": self.omega_bound, "time_step": self.time_step,
+                "scheme": self.scheme, "backward": self.backward}
+
+    def latent_map(self, time_step: float | None = None) -> torch.Tensor:
+        """Omega ``(k, k)`` over one step: the discrete map (``time_step`` None), or for a continuous-time model
+        exp(dt Lambda) or R(dt Lambda) at dt = ``time_step`` (default: the record's step)."""
+        if not self.continuous_time:
+            if time_step is not None:
+                raise ValueError("a discrete latent map Omega has one step, the record's; only a continuous-time "
+                                 "model (time_step given when made) predicts at another")
+            return self.omega
+        dt = self.time_step if time_step is None else as_positive_step("time_step", time_step)
+        if self.scheme == EXACT_FLOW:
+            return torch.linalg.matrix_exp(dt * self.generator)
+        return stability_matrix(self.generator, dt, self.scheme)
 
     def encode(self, y: torch.Tensor) -> torch.Tensor:
         """Psi: ``(..., m)`` -> ``(..., k)``."""
@@ -128,13 +198,15 @@ class PhysicsAwareAutoencoder(nn.Module):
         """Phi: ``(..., k)`` -> ``(..., m)``."""
         return self.decoder(z)
 
-    def advance(self, z: torch.Tensor, steps: int) -> torch.Tensor:
-        """Omega^s z for s = 1..steps: ``(..., k)`` -> ``(steps, ..., k)``."""
-        states = []
-        for _ in range(steps):
-            z = z @ self.omega.T
-            states.append(z)
-        return torch.stack(states)
+    def advance(self, z: torch.Tensor, steps: int, time_step: float | None = None) -> torch.Tensor:
+        """Omega^s z for s = 1..steps: ``(..., k)`` -> ``(steps, ..., k)`` (``time_step``: see :meth:`latent_map`)."""
+        return _powers(z, self.latent_map(time_step), steps)
+
+    def advance_backward(self, z: torch.Tensor, steps: int) -> torch.Tensor:
+        """D^s z for s = 1..steps (the consistent model's backward map): ``(..., k)`` -> ``(steps, ..., k)``."""
+        if not self.backward:
+            raise ValueError("this model has no backward map; make it with backward=True")
+        return _powers(z, self.omega_backward, steps)
 
     def forward(self, y: torch.Tensor, steps: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """Predictions ``(steps, batch, m)`` of y_{t+1..t+steps} and the reconstruction ``(batch, m)`` of y_t."""
@@ -142,44 +214,92 @@ class PhysicsAwareAutoencoder(nn.Module):
         return self.decode(self.advance(z, steps)), self.decode(z)
 
     @torch.no_grad()
-    def predict(self, y0: torch.Tensor, n_steps: int) -> torch.Tensor:
+    def predict(self, y0: torch.Tensor, n_steps: int, time_step: float | None = None) -> torch.Tensor:
         """Encode once, apply Omega ``n_steps`` times, decode: ``(batch, m)`` -> ``(n_steps + 1, batch, m)``
-        (index 0 is the reconstruction of y0)."""
+        (index 0 is the reconstruction of y0). ``time_step``: a continuous-time model's step (default: the
+        record's), so that index j is the prediction at t0 + j time_step."""
         z = self.encode(y0)
-        return self.decode(torch.cat([z[None], self.advance(z, n_steps)]))
+        return self.decode(torch.cat([z[None], self.advance(z, n_steps, time_step)]))
+
+
+def _powers(z: torch.Tensor, matrix: torch.Tensor, steps: int) -> torch.Tensor:
+    """matrix^s z for s = 1..steps, z ``(..., k)`` -> ``(steps, ..., k)``."""
+    states = []
+    for _ in range(steps):
+        z = z @ matrix.T
+        states.append(z)
+    return torch.stack(states)
+
+
+def consistency_loss(omega: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
+    """sum_{j=1..k} (1 / 2j) (||D_{j*} Omega_{*j} - I_j||_F^2 + ||Omega_{j*} D_{*j} - I_j||_F^2) (module
+    docstring; Azencot et al. 2020, eq. 8) for ``omega`` and ``backward`` D, both ``(k, k)``: zero exactly when
+    every leading block of D Omega and Omega D is the identity, as for D = Omega^-1."""
+    if omega.shape != backward.shape or omega.ndim != 2 or omega.shape[0] != omega.shape[1]:
+        raise ValueError(f"omega and backward must be square matrices of one shape, got {tuple(omega.shape)} and "
+                         f"{tuple(backward.shape)}")
+    total = omega.new_zeros(())
+    for j in range(1, omega.shape[0] + 1):
+        identity = torch.eye(j, dtype=omega.dtype, device=omega.device)
+        total = total + (((backward[:j] @ omega[:, :j] - identity) ** 2).sum()
+                         + ((omega[:j] @ backward[:, :j] - identity) ** 2).sum()) / (2 * j)
+    return total
 
 
 @dataclasses.dataclass(frozen=True)
 class AutoencoderLoss:
-    """The loss of the module docstring: ``steps`` = S, ``reconstruction`` = lambda, ``kappa``, ``gamma``."""
+    """The loss of the module docstring: ``steps`` = S, ``reconstruction`` = lambda, ``kappa`` (the Lyapunov prior:
+    the discrete one on Omega, the continuous one on a continuous-time model's Lambda), ``gamma``; for a model with
+    a backward map, ``backward`` (weight of its S-step backward prediction) and ``consistency`` (of L_con)."""
 
     steps: int = 2
     reconstruction: float = 3.0
     kappa: float = 1.0
     gamma: float = 4.0
+    backward: float = 0.1
+    consistency: float = 0.01
 
     def __post_init__(self) -> None:
         as_integer("steps (S)", self.steps)
-        for name in ("reconstruction", "kappa"):
+        for name in ("reconstruction", "kappa", "backward", "consistency"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         as_positive_number("gamma", self.gamma)
 
     def terms(self, model: PhysicsAwareAutoencoder, windows: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The three terms for ``windows`` ``(batch, S + 1, m)``."""
+        """The terms for ``windows`` ``(batch, S + 1, m)``: prediction, reconstruction, prior, and (zero without a
+        backward map) backward and consistency."""
         if windows.ndim != 3 or windows.shape[1] < self.steps + 1:
             raise ValueError(f"windows must be (batch, S + 1 = {self.steps + 1}, m), got {tuple(windows.shape)}")
+        zero = torch.zeros((), device=windows.device)
         predictions, reconstruction = model(windows[:, 0], self.steps)
         targets = windows[:, 1:self.steps + 1].transpose(0, 1)
         prediction = ((predictions - targets) ** 2).mean(dim=(1, 2)).sum()
         identity = ((reconstruction - windows[:, 0]) ** 2).mean()
-        prior = stability_prior(model.omega, self.gamma) if self.kappa > 0 else torch.zeros((), device=windows.device)
-        return {"prediction": prediction, "reconstruction": identity, "prior": prior}
+        if self.kappa == 0:
+            prior = zero
+        elif model.continuous_time:
+            prior = continuous_stability_prior(model.generator, self.gamma)
+        else:
+            prior = stability_prior(model.latent_map(), self.gamma)
+        terms = {"prediction": prediction, "reconstruction": identity, "prior": prior, "backward": zero,
+                 "consistency": zero}
+        if model.backward:
+            last = model.encode(windows[:, self.steps])  # from y_{t+S} back to y_{t+S-s}, s = 1..S
+            earlier = windows[:, :self.steps].flip(1).transpose(0, 1)
+            terms["backward"] = ((model.decode(model.advance_backward(last, self.steps)) - earlier) ** 2
+                                 ).mean(dim=(1, 2)).sum()
+            terms["consistency"] = consistency_loss(model.latent_map(), model.omega_backward)
+        return terms
+
+    def total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The weighted sum of :meth:`terms`."""
+        return (terms["prediction"] + self.reconstruction * terms["reconstruction"] + self.kappa * terms["prior"]
+                + self.backward * terms["backward"] + self.consistency * terms["consistency"])
 
     def __call__(self, model: PhysicsAwareAutoencoder, windows: torch.Tensor) -> torch.Tensor:
-        terms = self.terms(model, windows)
-        return terms["prediction"] + self.reconstruction * terms["reconstruction"] + self.kappa * terms["prior"]
+        return self.total(self.terms(model, windows))
 
 
 def snapshot_windows(snapshots: torch.Tensor, steps: int) -> torch.Tensor:

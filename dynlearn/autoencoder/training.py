@@ -22,6 +22,9 @@ from dynlearn.progress import progress as progress_display
 
 __all__ = ["AutoencoderTrainingSettings", "AutoencoderHistory", "train_autoencoder"]
 
+#: the loss terms a history records per epoch, in the order of AutoencoderLoss.terms
+_TERMS = ("prediction", "reconstruction", "prior", "backward", "consistency")
+
 
 @dataclasses.dataclass(frozen=True)
 class AutoencoderTrainingSettings:
@@ -48,12 +51,15 @@ class AutoencoderTrainingSettings:
 
 @dataclasses.dataclass
 class AutoencoderHistory:
-    """Per epoch: the mean loss and its terms over the minibatches, the spectral radius of Omega, seconds."""
+    """Per epoch: the mean loss and its terms over the minibatches (backward and consistency: zero for a model
+    without a backward map), the spectral radius of Omega at the record's step, seconds."""
 
     loss: list[float] = dataclasses.field(default_factory=list)
     prediction: list[float] = dataclasses.field(default_factory=list)
     reconstruction: list[float] = dataclasses.field(default_factory=list)
     prior: list[float] = dataclasses.field(default_factory=list)
+    backward: list[float] = dataclasses.field(default_factory=list)
+    consistency: list[float] = dataclasses.field(default_factory=list)
     spectral_radius: list[float] = dataclasses.field(default_factory=list)
     seconds: list[float] = dataclasses.field(default_factory=list)
 
@@ -102,6 +108,9 @@ def train_autoencoder(
         schedule.load_state_dict(saved["schedule"])
         schedule.gamma = decay  # a run resumed with another number of epochs continues the decay from here
         history = AutoencoderHistory(**saved["history"])
+        for name in ("backward", "consistency"):  # a checkpoint written before these terms existed: zero
+            if not getattr(history, name):
+                getattr(history, name).extend([0.0] * history.epochs)
         order_generator.set_state(saved["rng"].to("cpu", torch.uint8))
 
     def save() -> None:
@@ -127,7 +136,7 @@ def train_autoencoder(
     for epoch in bar:
         began = time.perf_counter()
         order = torch.randperm(n, generator=order_generator).to(windows.device)
-        totals = torch.zeros(4, dtype=torch.float64, device=windows.device)
+        totals = torch.zeros(6, dtype=torch.float64, device=windows.device)
         for start in range(0, n, settings.batch_size):
             batch = windows[order[start:start + settings.batch_size]]
             optimizer.zero_grad(set_to_none=True)
@@ -138,12 +147,11 @@ def train_autoencoder(
                     raise
                 raise FloatingPointError(f"{settings.description}: the weights stopped being finite in epoch {epoch}; "
                                          f"{kept_text()}lower the learning rate or kappa, or check the data") from None
-            value = terms["prediction"] + loss.reconstruction * terms["reconstruction"] + loss.kappa * terms["prior"]
+            value = loss.total(terms)
             value.backward()
             optimizer.step()
             weight = batch.shape[0] / n
-            totals += weight * torch.stack([value.detach(), terms["prediction"].detach(),
-                                            terms["reconstruction"].detach(), terms["prior"].detach()]).double()
+            totals += weight * torch.stack([value.detach(), *(terms[name].detach() for name in _TERMS)]).double()
         schedule.step()
         values = totals.tolist()  # one synchronisation per epoch
         if not all(math.isfinite(v) for v in values):
@@ -152,10 +160,9 @@ def train_autoencoder(
                 f"{values[1]:.3g}, reconstruction {values[2]:.3g}, prior {values[3]:.3g} times kappa = {loss.kappa:g}); "
                 f"{kept_text()}lower the learning rate or kappa, or check the data")
         history.loss.append(values[0])
-        history.prediction.append(values[1])
-        history.reconstruction.append(values[2])
-        history.prior.append(values[3])
-        history.spectral_radius.append(spectral_radius(model.omega))
+        for name, value in zip(_TERMS, values[1:]):
+            getattr(history, name).append(value)
+        history.spectral_radius.append(spectral_radius(model.latent_map().detach()))
         history.seconds.append(time.perf_counter() - began)
         if epoch % 10 == 0 or epoch == settings.epochs - 1:
             bar.set_postfix(loss=f"{values[0]:.3e}", radius=f"{history.spectral_radius[-1]:.4f}")

@@ -13,8 +13,8 @@ __all__ = ["register"]
 
 
 def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Namespace], int]]:
-    from dynlearn.analysis.experiments.autoencoder_evaluation import (AUTOENCODER_RECIPES, DEFAULT_MODELS, MODELS,
-                                                                       RECIPE_FOR_SYSTEM)
+    from dynlearn.analysis.experiments.autoencoder_evaluation import (ALL_MODELS, AUTOENCODER_RECIPES, DEFAULT_MODELS,
+                                                                       MODELS, RECIPE_FOR_SYSTEM)
     from dynlearn.analysis.experiments.autoencoder_evaluation import AutoencoderRecipe, train_run
     from dynlearn.continuousnet.depth_basis import FAMILIES
     from dynlearn.continuousnet.network import ContinuousNet
@@ -23,7 +23,9 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
     trainer = commands.add_parser(
         "train", help="train a model on a dataset file",
         description="autoencoder: the physics-aware autoencoder (Lyapunov prior) and its physics-agnostic baselines "
-                    "(kappa = 0, with and without weight decay) on a cylinder-wake or sea-surface temperature dataset; "
+                    "(kappa = 0, with and without weight decay), and with --models a spectrally bounded, a "
+                    "continuous-time and a consistent (backward map) latent model, on a cylinder-wake or sea-surface "
+                    "temperature dataset; "
                     "an existing run with the same settings resumes. continuousnet: an image classifier whose blocks "
                     "are ODEs (launch with torchrun -m dynlearn.cli for several devices).")
     trainer.add_argument("model", choices=["autoencoder", "continuousnet"], help="what to train")
@@ -50,8 +52,10 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
                        help=f"S, prediction steps in the loss (default: the recipe's, "
                             f"{default(AutoencoderRecipe, 'steps')}, the original objective; 8 predicts the cylinder "
                             f"wake far better, see README)")
-    aware.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=list(MODELS),
-                       help="which models (default: all three)")
+    aware.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="MODEL",
+                       help=f"which models: {', '.join(MODELS)}, continuous-SCHEME (Lambda inside a registered "
+                            f"scheme: continuous-rk4, continuous-euler, ...), or all ({' '.join(ALL_MODELS)}) "
+                            f"(default: {' '.join(DEFAULT_MODELS)})")
     aware.add_argument("--overwrite", action="store_true", help="replace a run with other settings")
 
     network = trainer.add_argument_group("continuousnet")
