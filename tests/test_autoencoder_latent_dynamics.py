@@ -238,8 +238,8 @@ def test_every_model_trains_evaluates_and_reports_side_by_side(tmp_path):
 
 def test_a_run_written_before_the_new_recipe_fields_resumes(tmp_path):
     """A run folder whose config.json predates the recipe's new fields (and the time step) is the same run: the
-    same command resumes it instead of refusing "other settings"."""
-    from dynlearn.analysis.experiments.autoencoder_evaluation import train_run
+    same command resumes it instead of refusing "other settings"; a model it does not hold joins it."""
+    from dynlearn.analysis.experiments.autoencoder_evaluation import evaluate_run, train_run
 
     data = write_dataset(tmp_path / "waves.h5", field_dataset(travelling_waves(240, 64)))
     train_run(data, tmp_path / "run", models=("agnostic",), epochs=2, progress=False)
@@ -251,6 +251,10 @@ def test_a_run_written_before_the_new_recipe_fields_resumes(tmp_path):
     config_path.write_text(json.dumps(config))
     histories = train_run(data, tmp_path / "run", models=("agnostic",), epochs=2, progress=False)
     assert histories["agnostic"].epochs == 2
+    # another model joins the run; the one it holds is kept and evaluated beside it
+    train_run(data, tmp_path / "run", models=("continuous-midpoint",), epochs=2, progress=False)
+    assert json.loads(config_path.read_text())["models"] == ["agnostic", "continuous-midpoint"]
+    assert list(evaluate_run(tmp_path / "run")["models"]) == ["agnostic", "continuous-midpoint"]
 
 
 def test_the_synthetic_sst_composes_with_the_sst_recipe(tmp_path):

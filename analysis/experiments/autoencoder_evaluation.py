@@ -96,14 +96,14 @@ class AutoencoderRecipe:
     n_initial: int = 30
     latent: int = 15
     widths: tuple[int, ...] = (40, 25)
-    steps: int = 2
-    reconstruction: float = 3.0
-    kappa: float = 1.0
-    gamma: float = 4.0
+    steps: int = AutoencoderLoss.steps  # the loss terms: AutoencoderLoss's defaults
+    reconstruction: float = AutoencoderLoss.reconstruction
+    kappa: float = AutoencoderLoss.kappa
+    gamma: float = AutoencoderLoss.gamma
     weight_decay: float = 1e-4
     spectral_bound: float = 1.0  # the "stable" model's bound on Omega's spectral norm (and radius)
-    backward_weight: float = 0.1  # the "consistent" model's backward prediction (Azencot et al. 2020)
-    consistency_weight: float = 0.01  # and its consistency loss
+    backward_weight: float = AutoencoderLoss.backward  # the "consistent" model's backward prediction
+    consistency_weight: float = AutoencoderLoss.consistency  # and its consistency loss (Azencot et al. 2020)
     report_steps: tuple[int, ...] = ()  # prediction steps the table reports (() : 10, horizon / 2, horizon)
     epochs: int = 600
     batch_size: int = 34
@@ -249,7 +249,8 @@ def train_run(
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, AutoencoderHistory]:
-    """Train ``models`` on the dataset file ``data`` into ``output`` (resuming a run with the same settings);
+    """Train ``models`` on the dataset file ``data`` into ``output`` (resuming a run with the same settings, to which
+    models it does not hold yet are added);
     ``recipe``: a name of :data:`AUTOENCODER_RECIPES`, a recipe, or None for the one of the data's system;
     ``kappa``, ``epochs`` and ``steps`` (S) override the recipe's."""
     if recipe is None:
@@ -287,11 +288,14 @@ def _train_into(folder: Path, config: dict, overwrite: bool, source, recipe: Aut
         # a run written before a recipe field or the time step existed (they change nothing it trained) is the same
         previous["recipe"] = {**config["recipe"], **previous.get("recipe", {})}
         previous.setdefault("time_step", config["time_step"])
-        if previous != config:
+        earlier = previous.pop("models", [])
+        if previous != {key: value for key, value in config.items() if key != "models"}:
             if not overwrite:
                 raise ValueError(f"{folder} holds a run with other settings; pass overwrite=True (--overwrite) to "
                                  f"replace it, or choose another folder")
             shutil.rmtree(folder)
+        else:  # the same run: models it holds are kept (and evaluated), new ones join it
+            config = {**config, "models": [*earlier, *(name for name in config["models"] if name not in earlier)]}
     folder.mkdir(parents=True, exist_ok=True)
     _write_json(config_path, config)
     train = source.snapshots[:n_train]

@@ -238,12 +238,11 @@ def consistency_loss(omega: torch.Tensor, backward: torch.Tensor) -> torch.Tenso
     if omega.shape != backward.shape or omega.ndim != 2 or omega.shape[0] != omega.shape[1]:
         raise ValueError(f"omega and backward must be square matrices of one shape, got {tuple(omega.shape)} and "
                          f"{tuple(backward.shape)}")
-    total = omega.new_zeros(())
-    for j in range(1, omega.shape[0] + 1):
-        identity = torch.eye(j, dtype=omega.dtype, device=omega.device)
-        total = total + (((backward[:j] @ omega[:, :j] - identity) ** 2).sum()
-                         + ((omega[:j] @ backward[:, :j] - identity) ** 2).sum()) / (2 * j)
-    return total
+    # D_{j*} Omega_{*j} is the leading j x j block of D Omega: its squared distance to I_j is a 2-D prefix sum
+    identity = torch.eye(omega.shape[0], dtype=omega.dtype, device=omega.device)
+    squares = (backward @ omega - identity) ** 2 + (omega @ backward - identity) ** 2
+    blocks = squares.cumsum(0).cumsum(1).diagonal()  # blocks[j - 1] = sum over the leading j x j block
+    return (blocks / (2 * torch.arange(1, omega.shape[0] + 1, dtype=omega.dtype, device=omega.device))).sum()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -85,8 +85,9 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
     evaluator = commands.add_parser(
         "evaluate", help="evaluate a trained autoencoder run",
         description="Relative error of long predictions from initial conditions in the test part, eigenvalues of "
-                    "Omega, negative eigenvalues of P: RUN/evaluation/{table.md,results.json,relative_error.png,"
-                    "eigenvalues.png}.")
+                    "Omega, negative eigenvalues of P, training time, and for a continuous-time model the convergence "
+                    "test in latent space (steps 4 dt ... dt / 16 in Euler, midpoint and RK4, with its verdict): "
+                    "RUN/evaluation/{table.md,results.json,relative_error.png,eigenvalues.png}.")
     evaluator.add_argument("run", help="run folder made by dynlearn train autoencoder")
     evaluator.add_argument("--data", default=None, help="the dataset, if it moved since training")
     evaluator.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation of the run")
