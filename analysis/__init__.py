@@ -8,6 +8,7 @@ hypothesis strategies. Instruments use the core (and numpy, scipy, sympy, matplo
     ensemble_convergence.py  ensemble_ladder_errors: the members of an ensemble over a ladder, as one batch
     reconstruction.py  the operator a linear model learned: logarithm_operator, scheme_operator, ...
     modes.py           ProperOrthogonalDecomposition
+    robustness.py      a classifier under input perturbations: gaussian_noise, fgsm, projected_gradient_descent
     plots.py           convergence plots
     testing.py         hypothesis strategies (stable_matrices)
 
@@ -20,6 +21,7 @@ from dynlearn.analysis.convergence import ConvergenceResult, convergence_test, r
 from dynlearn.analysis.ensemble_convergence import ensemble_ladder_errors
 from dynlearn.analysis.modes import ProperOrthogonalDecomposition
 from dynlearn.analysis.rates import ConvergenceRate, PowerLawFit, fit_convergence_rate, fit_power_law
+from dynlearn.analysis.robustness import accuracy_under_perturbation, fgsm, gaussian_noise, projected_gradient_descent
 from dynlearn.analysis.reconstruction import (
     LogarithmWarning,
     closed_form_operator,
@@ -32,6 +34,10 @@ from dynlearn.analysis.reconstruction import (
 from dynlearn.analysis.study import ConvergenceStudy, SchemeEvaluation, convergence_study, judge_errors, study_ladder
 
 __all__ = [
+    "accuracy_under_perturbation",
+    "fgsm",
+    "gaussian_noise",
+    "projected_gradient_descent",
     "ConvergenceRate",
     "ConvergenceResult",
     "ConvergenceStudy",

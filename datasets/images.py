@@ -165,7 +165,23 @@ class ImageData:
         return tuple(self.train_images.shape[1:])
 
     def normalise(self, images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        return ((images.to(dtype) / 255.0) - self.mean[:, None, None].to(dtype)) / self.std[:, None, None].to(dtype)
+        """The model's input of uint8 ``images`` (batch, C, H, W): (x / 255 - mean) / std per channel."""
+        return self.from_pixels(images.to(dtype) / 255.0)
+
+    def from_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The model's input of images in pixel units [0, 1] (batch, C, H, W): (x - mean) / std per channel, in
+        ``pixels``' dtype (differentiable: attacks perturb pixels, the model sees this)."""
+        return (pixels - self.mean[:, None, None].to(pixels.dtype)) / self.std[:, None, None].to(pixels.dtype)
+
+    def pixel_batches(self, split: str, batch_size: int, limit: int | None = None,
+                      dtype: torch.dtype = torch.float32) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches of (images in [0, 1], labels) in order, the first ``limit`` images (None: all)."""
+        images = self.train_images if split == "train" else self.test_images
+        labels = self.train_labels if split == "train" else self.test_labels
+        n = images.shape[0] if limit is None else min(int(limit), images.shape[0])
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            yield images[start:stop].to(dtype) / 255.0, labels[start:stop]
 
     def batches(self, split: str, batch_size: int, *, shuffle: bool = False, augment: bool = False,
                 generator: torch.Generator | None = None,

@@ -340,6 +340,17 @@ def test_train_and_evaluate_commands_write_the_table_plots_and_resume(tmp_path):
     for name in ("table.md", "relative_error.png", "eigenvalues.png"):
         assert (run / "evaluation" / name).is_file()
     assert len(results["models"]["aware"]["error_mean"]) == 101
+    # persistence, the reference: exact at step 0, its own errors independently recomputed at the reported steps
+    persistence = results["persistence"]
+    assert persistence["error_mean"][0] == 0 and set(persistence["error_at"]) == set(results["models"]["aware"]["error_at"])
+    field = travelling_waves(240, 64).numpy()
+    field = field - field[:100].mean(axis=0)
+    for step, value in persistence["error_at"].items():
+        s = int(step)
+        expected = np.mean([np.linalg.norm(field[t] - field[t + s]) / np.linalg.norm(field[t + s])
+                            for t in results["initial_conditions"]])
+        assert abs(value - expected) < 1e-5 * expected, (step, value, expected)
+    assert "| persistence (y_hat = y(t0)) |" in (run / "evaluation" / "table.md").read_text()
     # one output policy: a second evaluation replaces the first only when asked to
     again = subprocess.run([*_dynlearn(), "evaluate", str(run)], capture_output=True, text=True)
     assert again.returncode == 2 and "holds the outputs of an earlier run" in again.stderr

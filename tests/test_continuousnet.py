@@ -56,6 +56,40 @@ def test_refining_the_basis_keeps_the_network_and_statistics_travel_with_it():
         torch.testing.assert_close(coarse(x), net(x), rtol=1e-5, atol=1e-5)
 
 
+def test_projection_onto_a_basis_that_contains_the_model_is_exact():
+    """Compression without retraining starts from exactness: piecewise-constant 2 -> 4 pieces (the finer pieces
+    contain the coarser ones) and Legendre of degree 1 -> piecewise-linear with 2 pieces (a line is piecewise
+    linear) leave the network's function unchanged."""
+    x = torch.randn(3, 3, 16, 16)
+    for trained, target in ((dict(basis="piecewise_constant", pieces=2), dict(basis="piecewise_constant", pieces=4)),
+                            (dict(basis="legendre", pieces=2), dict(basis="piecewise_linear", pieces=2))):
+        net = trained_a_little(scheme="rk4", n_steps=4, **trained)
+        projected = net.manifest(**target)
+        assert projected.blocks[0].basis.name == target["basis"]
+        with torch.no_grad():
+            torch.testing.assert_close(projected(x), net(x), rtol=1e-5, atol=1e-5)
+
+
+def test_projection_onto_a_smaller_basis_takes_the_l2_optimal_coefficients():
+    """Piecewise constant 4 -> 2 pieces: each new piece holds the mean of the two it covers; 4 -> Legendre of
+    degree 0: the mean of all four (the L2-optimal constants); the statistics travel the same way and a projected
+    variance never goes below zero."""
+    net = trained_a_little(basis="piecewise_constant", pieces=4)
+    block = net.blocks[0]
+    halves = net.manifest(pieces=2).blocks[0]
+    torch.testing.assert_close(halves.conv1.data, (block.conv1[0::2] + block.conv1[1::2]) / 2)
+    torch.testing.assert_close(halves.norm2.running_mean, (block.norm2.running_mean[0::2]
+                                                           + block.norm2.running_mean[1::2]) / 2)
+    constant = net.manifest(basis="legendre", pieces=1).blocks[0]
+    torch.testing.assert_close(constant.conv2.data, block.conv2.mean(dim=0, keepdim=True))
+    assert sum(p.numel() for p in net.manifest(pieces=2).parameters()) < sum(p.numel() for p in net.parameters())
+    # a variance with a sharp jump in depth: its degree-3 Legendre projection would dip below 0 near the jump
+    with torch.no_grad():
+        block.norm1.running_var.copy_(torch.tensor([1e-4, 1e-4, 1e-4, 4.0])[:, None].expand_as(block.norm1.running_var))
+    legendre = net.manifest(basis="legendre", pieces=4).blocks[0]
+    assert float(legendre.norm1.running_var.min()) >= 0.0
+
+
 def test_bf16_autocast_keeps_the_normalisation_in_float32():
     net = ContinuousNet(pieces=2, widths=(4, 8, 8)).train()
     x = torch.randn(4, 3, 16, 16)
@@ -186,6 +220,23 @@ def test_manifest_command_prints_a_table(tmp_path):
                            "3", "--eval", "digits"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("|") >= 12 and "rk38" in done.stdout
+    # compression by projection and robustness, side by side with the equivalent ResNet
+    done = subprocess.run([*command, "manifest", str(tmp_path / "m.pt"), "--basis", "piecewise_constant", "legendre",
+                           "--pieces", "1", "2", "--resnet", "--eval", "digits", "--noise", "0.1", "--fgsm", "0.05",
+                           "--pgd", "0.05", "--robustness-images", "64"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith("| ContinuousNet")
+            or line.startswith("| ResNet")]
+    assert len(rows) == 5, done.stdout  # 2 bases x 2 sizes, and the ResNet
+    parameters = {(row[3].strip(), row[4].strip()): int(row[5]) for row in rows[:4]}
+    assert parameters[("legendre", "1")] < parameters[("legendre", "2")] == parameters[("piecewise_constant", "2")]
+    assert "PGD 0.05" in done.stdout and "robustness on the first 64 test images" in done.stdout
+    # the ResNet is the trained graph itself (Euler, one step per piece): the same accuracy, clean and under attack
+    trained_row = next(row for row in rows if row[3].strip() == "piecewise_constant" and row[4].strip() == "2")
+    assert rows[4][6].strip() == trained_row[6].strip() and rows[4][8].strip() == trained_row[8].strip()
+    refused = subprocess.run([*command, "manifest", str(tmp_path / "m.pt"), "--fgsm", "0.1"], capture_output=True,
+                             text=True)
+    assert refused.returncode == 2 and "need --eval" in refused.stderr
 
 
 WORKER = """

@@ -7,6 +7,8 @@ one experiment; experiments never import one another (what two share lives with 
     autoencoder_evaluation.py  the physics-aware autoencoder and its baselines (dynlearn train autoencoder,
                                dynlearn evaluate)
     demonstration.py           observed order of every scheme on the oscillator (dynlearn demo)
+    manifestations.py          a trained ContinuousNet as other graphs: schemes, steps, projected bases (compression),
+                               the ResNet; accuracy, parameters, time, robustness (dynlearn manifest)
     sweep.py                   the study over dt_train x scheme x seed, as ensembles, resumable, on Ray
                                (dynlearn sweep)
 
@@ -30,6 +32,8 @@ _WHERE = {
     "train_run": "autoencoder_evaluation",
     "evaluate_run": "autoencoder_evaluation",
     "convergence_demonstration": "demonstration",
+    "Perturbations": "manifestations",
+    "manifestation_table": "manifestations",
     "SweepGrid": "sweep",
     "SweepResult": "sweep",
     "run_sweep": "sweep",

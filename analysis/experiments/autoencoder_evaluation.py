@@ -22,8 +22,9 @@ Models of a run (each in its own sub-folder, resumable; :func:`model_settings` s
 Evaluation: from ``n_initial`` initial conditions spread evenly over the test snapshots (each with ``horizon``
 true snapshots after it), encode once, apply Omega ``horizon`` times, decode; the relative error
 |y_hat - y| / |y| per prediction step (mean and 5-95 % band over the initial conditions), the eigenvalues of Omega
-against the unit circle, the spectral radius, the number of negative eigenvalues of P, the training time; a table
-(Markdown, JSON) and two plots. A continuous-time model also meets the convergence test
+against the unit circle, the spectral radius, the number of negative eigenvalues of P, the training time, and the
+same errors of persistence (y_hat(t0 + s dt) = y(t0), the reference a forecast must beat); a table (Markdown, JSON)
+and two plots. A continuous-time model also meets the convergence test
 (:func:`dynlearn.analysis.convergence_study`) in latent space: z' = Lambda z from the encoded initial conditions,
 integrated by Euler, midpoint and RK4 to the horizon with steps 4 dt_record ... dt_record / 16, against the encoded
 record (rungs finer than the record judged at its samples): a continuous model's error stays at its plateau as the
@@ -347,6 +348,14 @@ def _relative_errors(model: PhysicsAwareAutoencoder, snapshots: torch.Tensor, st
     return errors.T.numpy()
 
 
+def _persistence_errors(snapshots: torch.Tensor, starts: np.ndarray, horizon: int) -> np.ndarray:
+    """(n_initial, horizon + 1) relative errors of persistence, y_hat(t0 + s dt) = y(t0): the reference a model
+    must beat (0 at step 0)."""
+    truth = torch.stack([snapshots[s:s + horizon + 1] for s in starts], dim=1).double()  # (horizon + 1, n, m)
+    errors = (truth[:1] - truth).norm(dim=-1) / truth.norm(dim=-1)
+    return errors.T.numpy()
+
+
 def evaluate_run(run: str | Path, *, data: str | Path | None = None) -> dict[str, Any]:
     """Evaluate every trained model of a run folder; writes ``evaluation/`` (table.md, results.json,
     relative_error.png, eigenvalues.png) and returns the results."""
@@ -388,7 +397,14 @@ def evaluate_run(run: str | Path, *, data: str | Path | None = None) -> dict[str
     if not trained:
         raise FileNotFoundError(f"{folder}: no model has finished training ({', '.join(results['unfinished'].values())}"
                                 f"); rerun the same dynlearn train command to resume")
+    persistence = _persistence_errors(snapshots, starts, recipe.horizon)
+    one_step_persistence = _persistence_errors(snapshots, np.arange(n_train, config["n_times"] - 1), 1)[:, 1]
+    results["persistence"] = {"one_step_error": float(one_step_persistence.mean()),
+                              "error_at": {str(s): float(persistence.mean(0)[s]) for s in _reported_steps(recipe)},
+                              "error_mean": persistence.mean(0).tolist()}
     figure, axis = plt.subplots(figsize=(7, 4.5))
+    axis.plot(np.arange(1, recipe.horizon + 1), persistence.mean(0)[1:], "k--", lw=1,
+              label="persistence, y_hat = y(t0)")
     eigen_figure, eigen_axes = plt.subplots(1, len(trained), figsize=(4 * len(trained), 4), squeeze=False)
     for index, name in enumerate(trained):
         model = load_model(folder / name)
@@ -501,6 +517,10 @@ def markdown_table(results: dict[str, Any]) -> str:
                                         f"{row['spectral_radius']:.5f}", str(row["negative_eigenvalues_of_P"]),
                                         f"{row['seconds_per_epoch']:.4f}",
                                         f"{row['training_seconds']:.0f}" if "training_seconds" in row else "-"]) + " |")
+    if "persistence" in results:  # the reference (evaluations made before it existed lack it)
+        row = results["persistence"]
+        lines.append("| " + " | ".join(["persistence (y_hat = y(t0))", f"{row['one_step_error']:.4f}",
+                                        *[f"{row['error_at'][h]:.4f}" for h in horizons], "-", "-", "-", "-"]) + " |")
     continuous = [name for name in names if "latent_convergence" in results["models"][name]]
     if continuous:
         lines += ["", "Continuous-time models, the convergence test in latent space: z' = Lambda z from the encoded "

@@ -16,6 +16,7 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
     from dynlearn.analysis.experiments.autoencoder_evaluation import (ALL_MODELS, AUTOENCODER_RECIPES, DEFAULT_MODELS,
                                                                        MODELS, RECIPE_FOR_SYSTEM)
     from dynlearn.analysis.experiments.autoencoder_evaluation import AutoencoderRecipe, train_run
+    from dynlearn.analysis.experiments.manifestations import Perturbations
     from dynlearn.continuousnet.depth_basis import FAMILIES
     from dynlearn.continuousnet.network import ContinuousNet
     from dynlearn.continuousnet.training import COMPILE_MODES, ClassifierTrainingSettings
@@ -93,14 +94,32 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
     evaluator.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation of the run")
 
     manifester = commands.add_parser(
-        "manifest", help="re-manifest a trained ContinuousNet with another scheme or number of steps",
-        description="Load a ContinuousNet checkpoint, rebuild it with each requested scheme and number of steps "
-                    "(same weights, no data needed), and with --eval print test accuracy and inference time of each.")
+        "manifest", help="re-manifest a trained ContinuousNet with another scheme, number of steps or depth basis",
+        description="Load a ContinuousNet checkpoint, rebuild it with each requested scheme, number of steps, depth "
+                    "basis and number of pieces (the same weights, projected onto a new basis by L2: compression "
+                    "without retraining; no data needed), and with --eval print parameters, test accuracy and "
+                    "inference time of each, and accuracy under --noise, --fgsm and --pgd perturbations.")
     manifester.add_argument("checkpoint", help="model.pt written by dynlearn train continuousnet")
     manifester.add_argument("--scheme", nargs="+", default=None, help="schemes (default: the trained one)")
     manifester.add_argument("--steps-per-block", type=positive_int, nargs="+", default=None, metavar="N",
                             help="steps per OdeBlock (default: the trained number)")
+    manifester.add_argument("--basis", nargs="+", default=None, choices=sorted(FAMILIES), metavar="KIND",
+                            help=f"depth bases to project onto: {', '.join(sorted(FAMILIES))} (default: the trained one)")
+    manifester.add_argument("--pieces", type=positive_int, nargs="+", default=None, metavar="K",
+                            help="pieces of each basis (default: the trained number)")
+    manifester.add_argument("--resnet", action="store_true",
+                            help="add the equivalent discrete ResNet (a piecewise-constant model's Euler graph)")
     manifester.add_argument("--eval", default=None, metavar="DATA", help="digits, fashion-mnist or a data folder")
+    perturbed = manifester.add_argument_group("robustness (with --eval; pixel units: images in [0, 1])")
+    perturbed.add_argument("--noise", type=non_negative_float, nargs="+", default=(), metavar="SIGMA",
+                           help="accuracy under Gaussian input noise of these standard deviations")
+    perturbed.add_argument("--fgsm", type=non_negative_float, nargs="+", default=(), metavar="EPSILON",
+                           help="accuracy under the fast gradient sign attack of these radii")
+    perturbed.add_argument("--pgd", type=non_negative_float, nargs="+", default=(), metavar="EPSILON",
+                           help=f"accuracy under projected gradient descent ({default(Perturbations, 'pgd_steps')} "
+                                f"steps, random start) of these radii")
+    perturbed.add_argument("--robustness-images", type=positive_int, default=default(Perturbations, "images"),
+                           metavar="N", help="the first N test images are perturbed (default: %(default)s)")
     manifester.add_argument("--device", type=device, default="cpu", help="cpu or cuda (default: %(default)s)")
     for model, group in (("autoencoder", aware), ("continuousnet", network)):
         _MODEL_OPTIONS[model] = {action.dest: action.default for action in group._group_actions}
@@ -205,7 +224,8 @@ def _run_evaluate(arguments: argparse.Namespace) -> int:
 
 
 def _run_manifest(arguments: argparse.Namespace) -> int:
-    from dynlearn.continuousnet.training import evaluate_classifier, load_classifier
+    from dynlearn.analysis.experiments.manifestations import Perturbations, manifestation_table, markdown_manifestations
+    from dynlearn.continuousnet.training import load_classifier
     from dynlearn.datasets.images import ImageData, load_images
 
     model, saved = load_classifier(arguments.checkpoint, arguments.device)
@@ -214,17 +234,18 @@ def _run_manifest(arguments: argparse.Namespace) -> int:
     if planned is not None and int(saved.get("epoch", 0)) < int(planned):
         print(f"unfinished: {arguments.checkpoint} holds epoch {saved['epoch']} of {planned} (a run that was stopped; "
               f"rerun its train command to finish it)")
-    schemes = arguments.scheme or [block.scheme]
-    steps = arguments.steps_per_block or [block.n_steps]
+    if (arguments.noise or arguments.fgsm or arguments.pgd) and not arguments.eval:
+        raise ValueError("--noise, --fgsm and --pgd need --eval DATA")
     data = ImageData.from_arrays(load_images(arguments.eval), arguments.device) if arguments.eval else None
+    perturbations = Perturbations(noise=tuple(arguments.noise), fgsm=tuple(arguments.fgsm), pgd=tuple(arguments.pgd),
+                                  images=arguments.robustness_images)
     print(f"trained as {block.scheme} with {block.n_steps} steps, {block.basis}")
-    print(f"{'scheme':>10} | steps | accuracy | inference s")
-    for scheme in schemes:
-        for n_steps in steps:
-            manifested = model.manifest(scheme=scheme, n_steps=n_steps)
-            if data is None:
-                print(f"{scheme:>10} | {n_steps:>5} | (no --eval data)")
-                continue
-            result = evaluate_classifier(manifested, data)
-            print(f"{scheme:>10} | {n_steps:>5} | {result['accuracy']:.4f} | {result['seconds']:.3f}")
+    rows = manifestation_table(model, data, schemes=arguments.scheme, steps=arguments.steps_per_block,
+                               bases=arguments.basis, pieces=arguments.pieces, resnet=arguments.resnet,
+                               perturbations=perturbations)
+    print(markdown_manifestations(rows))
+    if data is None:
+        print("(no --eval data: parameters only)")
+    elif perturbations.columns:
+        print(f"robustness on the first {min(perturbations.images, data.test_labels.numel())} test images")
     return 0

@@ -215,7 +215,9 @@ class OdeBlock(nn.Module):
                     target.scale = nn.Parameter(project(source.scale.double(), self.basis, basis).float())
                     target.shift = nn.Parameter(project(source.shift.double(), self.basis, basis).float())
                     target.running_mean = project(source.running_mean.double(), self.basis, basis).float()
-                    target.running_var = project(source.running_var.double(), self.basis, basis).float()
+                    # a variance stays >= 0: the L2 projection of a positive function onto polynomials can dip
+                    # below zero between its samples
+                    target.running_var = project(source.running_var.double(), self.basis, basis).clamp_min(0).float()
         if scheme is not None:
             block.scheme, block.tableau = scheme, _explicit_tableau(scheme)
         if n_steps is not None:
@@ -287,7 +289,11 @@ class ContinuousNet(nn.Module):
 
     def manifest(self, scheme: str | None = None, n_steps: int | None = None, basis: str | None = None,
                  pieces: int | None = None) -> "ContinuousNet":
-        """The same network as another graph: another scheme, number of steps, or basis (projected)."""
+        """The same network as another graph: another scheme, number of steps, or depth basis (``basis``: a family
+        name, ``pieces``: its number of pieces). A new basis gets the L2 projection of every theta(t) (the kernels,
+        the batch-norm scale and shift, the running mean and variance; the variance clipped at 0): exact where the
+        new basis contains the old one (refinement), the L2-optimal coefficients where it is smaller (compression
+        without retraining)."""
         model = copy.deepcopy(self)
         target = None
         if basis is not None or pieces is not None:
