@@ -342,7 +342,8 @@ def test_train_and_evaluate_commands_write_the_table_plots_and_resume(tmp_path):
     assert len(results["models"]["aware"]["error_mean"]) == 101
     # persistence, the reference: exact at step 0, its own errors independently recomputed at the reported steps
     persistence = results["persistence"]
-    assert persistence["error_mean"][0] == 0 and set(persistence["error_at"]) == set(results["models"]["aware"]["error_at"])
+    assert persistence["error_mean"][0] == 0
+    assert set(persistence["error_at"]) == set(results["models"]["aware"]["error_at"])
     field = travelling_waves(240, 64).numpy()
     field = field - field[:100].mean(axis=0)
     for step, value in persistence["error_at"].items():

@@ -104,7 +104,8 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
     manifester.add_argument("--steps-per-block", type=positive_int, nargs="+", default=None, metavar="N",
                             help="steps per OdeBlock (default: the trained number)")
     manifester.add_argument("--basis", nargs="+", default=None, choices=sorted(FAMILIES), metavar="KIND",
-                            help=f"depth bases to project onto: {', '.join(sorted(FAMILIES))} (default: the trained one)")
+                            help=f"depth bases to project onto: {', '.join(sorted(FAMILIES))} "
+                                 f"(default: the trained one)")
     manifester.add_argument("--pieces", type=positive_int, nargs="+", default=None, metavar="K",
                             help="pieces of each basis (default: the trained number)")
     manifester.add_argument("--resnet", action="store_true",
