@@ -136,6 +136,12 @@ def load_images(source: str) -> dict[str, np.ndarray]:
     return load_cifar(folder)
 
 
+def _tensor_ready(array: np.ndarray) -> np.ndarray:
+    """C-contiguous and writable (a copy only where it is not: files read through a buffer are read-only, which
+    torch.from_numpy warns about)."""
+    return np.require(array, requirements=["C_CONTIGUOUS", "WRITEABLE"])
+
+
 @dataclasses.dataclass
 class ImageData:
     """Images (uint8, on ``device``) with labels, normalised per channel by the training mean and std."""
@@ -150,13 +156,13 @@ class ImageData:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], device: str | torch.device = "cpu") -> "ImageData":
-        train = torch.from_numpy(np.ascontiguousarray(arrays["train_images"]))
+        train = torch.from_numpy(_tensor_ready(arrays["train_images"]))
         scaled = train.double() / 255.0
         mean = scaled.mean(dim=(0, 2, 3)).float()
         std = scaled.std(dim=(0, 2, 3)).float()
         labels = torch.from_numpy(np.asarray(arrays["train_labels"], dtype=np.int64))
         return cls(train.to(device), labels.to(device),
-                   torch.from_numpy(np.ascontiguousarray(arrays["test_images"])).to(device),
+                   torch.from_numpy(_tensor_ready(arrays["test_images"])).to(device),
                    torch.from_numpy(np.asarray(arrays["test_labels"], dtype=np.int64)).to(device),
                    mean.to(device), std.to(device), int(labels.max()) + 1)
 
