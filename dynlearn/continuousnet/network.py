@@ -206,18 +206,21 @@ class OdeBlock(nn.Module):
         block = copy.deepcopy(self)
         if basis is not None and basis != self.basis:
             block.basis = basis
-            with torch.no_grad():
+            with torch.no_grad():  # projected in float64, kept in each tensor's own dtype and device
+
+                def projected(tensor: torch.Tensor) -> torch.Tensor:
+                    return project(tensor.double(), self.basis, basis).to(tensor.dtype)
+
                 for name in ("conv1", "conv2"):
-                    setattr(block, name, nn.Parameter(project(getattr(self, name).double(), self.basis, basis).float()))
+                    setattr(block, name, nn.Parameter(projected(getattr(self, name))))
                 for norm_name in ("norm1", "norm2"):
                     source, target = getattr(self, norm_name), getattr(block, norm_name)
                     target.basis = basis
-                    target.scale = nn.Parameter(project(source.scale.double(), self.basis, basis).float())
-                    target.shift = nn.Parameter(project(source.shift.double(), self.basis, basis).float())
-                    target.running_mean = project(source.running_mean.double(), self.basis, basis).float()
-                    # a variance stays >= 0: the L2 projection of a positive function onto polynomials can dip
-                    # below zero between its samples
-                    target.running_var = project(source.running_var.double(), self.basis, basis).clamp_min(0).float()
+                    target.scale = nn.Parameter(projected(source.scale))
+                    target.shift = nn.Parameter(projected(source.shift))
+                    target.running_mean = projected(source.running_mean)
+                    # coefficients, not values (Legendre's may be negative): the values are clamped at use
+                    target.running_var = projected(source.running_var)
         if scheme is not None:
             block.scheme, block.tableau = scheme, _explicit_tableau(scheme)
         if n_steps is not None:
@@ -291,7 +294,8 @@ class ContinuousNet(nn.Module):
                  pieces: int | None = None) -> "ContinuousNet":
         """The same network as another graph: another scheme, number of steps, or depth basis (``basis``: a family
         name, ``pieces``: its number of pieces). A new basis gets the L2 projection of every theta(t) (the kernels,
-        the batch-norm scale and shift, the running mean and variance; the variance clipped at 0): exact where the
+        the batch-norm scale and shift, the running mean and variance; a variance that dips below 0 between nodes is
+        clamped where it is used): exact where the
         new basis contains the old one (refinement), the L2-optimal coefficients where it is smaller (compression
         without retraining)."""
         model = copy.deepcopy(self)
@@ -301,6 +305,14 @@ class ContinuousNet(nn.Module):
             target = make_basis(basis or current.name, pieces or current.pieces)
         model.blocks = nn.ModuleList(block.manifest(scheme, n_steps, target) for block in self.blocks)
         return model
+
+    def refined(self) -> "ContinuousNet":
+        """The next graph of incremental-in-depth training: steps and pieces doubled. The basis refinement is
+        exact (theta(t), the batch-norm statistics included, is the same function of depth), so the refined network
+        is this one manifested with twice the steps: it differs from this one only by the scheme's discretisation
+        error of halving the step."""
+        block = self.blocks[0]
+        return self.manifest(n_steps=2 * block.n_steps, pieces=2 * block.basis.pieces)
 
     def to_resnet(self) -> nn.Module:
         """The equivalent discrete ResNet (piecewise-constant basis, Euler, one step per piece): the same

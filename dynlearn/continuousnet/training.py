@@ -244,8 +244,7 @@ def train_classifier(model: ContinuousNet, data, settings: ClassifierTrainingSet
     talk = settings.progress and rank == 0 and progress_mode() != "off"
     for epoch in range(start_epoch, settings.epochs):
         if epoch in settings.refine_at:
-            block = model.blocks[0]
-            model.blocks = model.manifest(n_steps=2 * block.n_steps, pieces=2 * block.basis.pieces).blocks
+            model.blocks = model.refined().blocks  # exact in theta(t): steps and pieces doubled
             if cuda and settings.channels_last:
                 to_channels_last(model)
             optimizer = optimiser_for(model)  # new parameters; momentum restarts
