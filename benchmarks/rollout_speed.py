@@ -9,6 +9,10 @@ and the medians are compared, so machine noise hits all of them alike.
     python benchmarks/rollout_speed.py                      # CPU, batch 256, float32
     python benchmarks/rollout_speed.py --device cuda        # GPU, batch 4096, adds the CUDA-graph replay
 
+The row "of which tanh alone" times the floor's 4 x n_steps hidden-layer activations by themselves: arithmetic
+(a vectorised tanh of batch x 50 values) that any rollout, compiled or not, must do; on a CPU it is a large part
+of the floor, which bounds what compiling can gain.
+
 Three modes: inference, the recording forward alone, and training (forward + backward of the trajectory's
 sum, against a floor of the 4 x n_steps evaluations and their backward). ``compile=True`` rows time the
 compiled rollout after its compile; the compile time is printed once per mode.
@@ -75,8 +79,15 @@ def run(device: str, batch: int, n_steps: int, rounds: int, dtype: torch.dtype, 
                 trajectory.sum().backward()
         return method
 
+    hidden = torch.randn(batch, 50, device=device, dtype=dtype)
+
+    def activations():  # the floor's transcendental arithmetic alone: no compiled rollout can go below it
+        for _ in range(4 * n_steps):
+            torch.tanh(hidden)
+
     methods = {
         "bare MLP, 4 x steps evaluations (floor)": floor,
+        "of which tanh alone (arithmetic)": activations,
         "dynlearn.rollout rk4": trained(lambda: dynlearn.rollout(field, x0, 0.0, dt, n_steps, "rk4")),
         "dynlearn.rollout rk4, compile=True": trained(
             lambda: dynlearn.rollout(field, x0, 0.0, dt, n_steps, "rk4", compile=True)),
