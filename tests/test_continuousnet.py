@@ -97,6 +97,40 @@ def test_projection_onto_a_smaller_basis_takes_the_l2_optimal_coefficients():
         assert bool(torch.isfinite(legendre(torch.randn(2, 3, 16, 16))).all())
 
 
+def test_recalibration_re_estimates_the_statistics_and_leaves_the_weights_alone():
+    """After recalibration on one repeated batch, a batch norm's running mean is that batch's mean of its input (up
+    to (1 - momentum)^batches of the old value), also behind an OdeBlock; no parameter moves; the model is left in
+    eval mode."""
+    from dynlearn.continuousnet.training import recalibrate_statistics
+
+    net = trained_a_little(basis="legendre", pieces=4).manifest(basis="legendre", pieces=2)
+    images = torch.randn(16, 3, 16, 16)
+
+    class OneBatch:
+        def batches(self, split, batch_size, shuffle=False, generator=None):
+            while True:
+                yield images, torch.zeros(16, dtype=torch.long)
+
+    before = {name: p.detach().clone() for name, p in net.named_parameters()}
+    recalibrate_statistics(net, OneBatch(), batches=200)
+    assert not net.training
+    assert all(torch.equal(p, before[name]) for name, p in net.named_parameters())
+    with torch.no_grad():
+        stem_input = net.stem[0](images)
+    torch.testing.assert_close(net.stem[1].running_mean, stem_input.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-4)
+    # after the first OdeBlock (whose normalisations ran on the batch statistics across depth): the downsampling
+    # layer's batch norm holds the mean of what reaches it
+    seen = []
+    hook = net.downsample[0][1].register_forward_hook(
+        lambda module, inputs, output: seen.append(inputs[0].mean(dim=(0, 2, 3))))
+    with torch.no_grad():
+        net.train()(images)
+    hook.remove()
+    torch.testing.assert_close(net.downsample[0][1].running_mean, seen[0], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="batches must be an integer >= 1"):
+        recalibrate_statistics(net, OneBatch(), batches=0)
+
+
 def test_bf16_autocast_keeps_the_normalisation_in_float32():
     net = ContinuousNet(pieces=2, widths=(4, 8, 8)).train()
     x = torch.randn(4, 3, 16, 16)
@@ -243,7 +277,8 @@ def test_manifest_command_prints_a_table(tmp_path):
     # compression by projection and robustness, side by side with the equivalent ResNet
     done = subprocess.run([*command, "manifest", str(tmp_path / "m.pt"), "--basis", "piecewise_constant", "legendre",
                            "--pieces", "1", "2", "--resnet", "--eval", "digits", "--noise", "0.1", "--fgsm", "0.05",
-                           "--pgd", "0.05", "--robustness-images", "64"], capture_output=True, text=True)
+                           "--pgd", "0.05", "--robustness-images", "64", "--recalibrate", "2"], capture_output=True,
+                          text=True)
     assert done.returncode == 0, done.stderr
     rows = [line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith("| ContinuousNet")
             or line.startswith("| ResNet")]
@@ -251,6 +286,7 @@ def test_manifest_command_prints_a_table(tmp_path):
     parameters = {(row[3].strip(), row[4].strip()): int(row[5]) for row in rows[:4]}
     assert parameters[("legendre", "1")] < parameters[("legendre", "2")] == parameters[("piecewise_constant", "2")]
     assert "PGD 0.05" in done.stdout and "robustness on the first 64 test images" in done.stdout
+    assert "re-estimated from 2 training batches" in done.stdout
     # the ResNet is the trained graph itself (Euler, one step per piece): the same accuracy, clean and under attack
     trained_row = next(row for row in rows if row[3].strip() == "piecewise_constant" and row[4].strip() == "2")
     assert rows[4][6].strip() == trained_row[6].strip() and rows[4][8].strip() == trained_row[8].strip()

@@ -1,5 +1,6 @@
 """A trained ContinuousNet as other graphs (``dynlearn manifest``): the same weights under other schemes and
-numbers of steps, projected onto other depth bases or fewer pieces (compression without retraining), and the
+numbers of steps, projected onto other depth bases or fewer pieces (compression without retraining; with
+``recalibrate``, the batch-norm statistics re-estimated from training batches, no gradients), and the
 equivalent discrete ResNet; for each, the parameters it keeps, test accuracy, inference time and, on request,
 accuracy under Gaussian input noise, FGSM and PGD (:mod:`dynlearn.analysis.robustness`, in pixel units).
 """
@@ -15,7 +16,7 @@ import torch
 from dynlearn.analysis.robustness import accuracy_under_perturbation, fgsm, gaussian_noise, projected_gradient_descent
 from dynlearn.continuousnet.depth_basis import FAMILIES
 from dynlearn.continuousnet.network import ContinuousNet
-from dynlearn.continuousnet.training import evaluate_classifier
+from dynlearn.continuousnet.training import evaluate_classifier, recalibrate_statistics
 
 __all__ = ["Perturbations", "manifestation_table", "markdown_manifestations"]
 
@@ -82,11 +83,15 @@ def _robustness(model: torch.nn.Module, data, perturbations: Perturbations, batc
 def manifestation_table(model: ContinuousNet, data=None, *, schemes: Sequence[str] | None = None,
                         steps: Sequence[int] | None = None, bases: Sequence[str] | None = None,
                         pieces: Sequence[int] | None = None, resnet: bool = False,
-                        perturbations: Perturbations | None = None, batch_size: int = 500) -> list[dict[str, Any]]:
+                        perturbations: Perturbations | None = None, batch_size: int = 500,
+                        recalibrate: int = 0) -> list[dict[str, Any]]:
     """One row per graph: every combination of ``schemes`` x ``steps`` x ``bases`` x ``pieces`` (None: the trained
     one), then with ``resnet`` the equivalent discrete ResNet (``to_resnet`` of the Euler manifestation with one step
     per piece, piecewise-constant bases only). Each row: scheme, steps, basis, pieces, parameters, and with ``data``
-    (:class:`dynlearn.datasets.images.ImageData`) accuracy, seconds and the ``perturbations``' accuracies."""
+    (:class:`dynlearn.datasets.images.ImageData`) accuracy, seconds and the ``perturbations``' accuracies.
+    ``recalibrate``: re-estimate each graph's batch-norm statistics from that many training batches first
+    (:func:`dynlearn.continuousnet.training.recalibrate_statistics`: no gradients; what a projection onto a
+    smaller basis needs, since projected statistics do not match the projected network)."""
     block = model.blocks[0]
     schemes = list(schemes or [block.scheme])
     steps = list(steps or [block.n_steps])
@@ -112,6 +117,8 @@ def manifestation_table(model: ContinuousNet, data=None, *, schemes: Sequence[st
     for row, graph in graphs:
         row["parameters"] = parameter_count(graph)
         if data is not None:
+            if recalibrate:
+                recalibrate_statistics(graph, data, recalibrate)
             result = evaluate_classifier(graph, data, batch_size)
             row["accuracy"], row["seconds"] = result["accuracy"], result["seconds"]
             row.update(_robustness(graph, data, perturbations, batch_size))

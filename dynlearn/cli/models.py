@@ -111,6 +111,9 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
     manifester.add_argument("--resnet", action="store_true",
                             help="add the equivalent discrete ResNet (a piecewise-constant model's Euler graph)")
     manifester.add_argument("--eval", default=None, metavar="DATA", help="digits, fashion-mnist or a data folder")
+    manifester.add_argument("--recalibrate", type=positive_int, default=None, metavar="BATCHES",
+                            help="re-estimate each graph's batch-norm statistics from BATCHES training batches of DATA "
+                                 "before evaluating it (no gradients; what a projected basis needs)")
     perturbed = manifester.add_argument_group("robustness (with --eval; pixel units: images in [0, 1])")
     perturbed.add_argument("--noise", type=non_negative_float, nargs="+", default=(), metavar="SIGMA",
                            help="accuracy under Gaussian input noise of these standard deviations")
@@ -235,18 +238,20 @@ def _run_manifest(arguments: argparse.Namespace) -> int:
     if planned is not None and int(saved.get("epoch", 0)) < int(planned):
         print(f"unfinished: {arguments.checkpoint} holds epoch {saved['epoch']} of {planned} (a run that was stopped; "
               f"rerun its train command to finish it)")
-    if (arguments.noise or arguments.fgsm or arguments.pgd) and not arguments.eval:
-        raise ValueError("--noise, --fgsm and --pgd need --eval DATA")
+    if (arguments.noise or arguments.fgsm or arguments.pgd or arguments.recalibrate) and not arguments.eval:
+        raise ValueError("--noise, --fgsm, --pgd and --recalibrate need --eval DATA")
     data = ImageData.from_arrays(load_images(arguments.eval), arguments.device) if arguments.eval else None
     perturbations = Perturbations(noise=tuple(arguments.noise), fgsm=tuple(arguments.fgsm), pgd=tuple(arguments.pgd),
                                   images=arguments.robustness_images)
     print(f"trained as {block.scheme} with {block.n_steps} steps, {block.basis}")
     rows = manifestation_table(model, data, schemes=arguments.scheme, steps=arguments.steps_per_block,
                                bases=arguments.basis, pieces=arguments.pieces, resnet=arguments.resnet,
-                               perturbations=perturbations)
+                               perturbations=perturbations, recalibrate=arguments.recalibrate or 0)
     print(markdown_manifestations(rows))
     if data is None:
         print("(no --eval data: parameters only)")
-    elif perturbations.columns:
+    if data is not None and arguments.recalibrate:
+        print(f"batch-norm statistics of every graph re-estimated from {arguments.recalibrate} training batches")
+    if data is not None and perturbations.columns:
         print(f"robustness on the first {min(perturbations.images, data.test_labels.numel())} test images")
     return 0

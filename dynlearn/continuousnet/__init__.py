@@ -6,7 +6,8 @@ of steps chosen after training.
     network.py      OdeBlock (through the integration engine's step plan), DepthBatchNorm, ContinuousNet,
                     ResNetBlock, to_channels_last
     training.py     train_classifier (SGD + cosine, bf16, compile, incremental in depth, torchrun),
-                    ClassifierTrainingSettings, ClassifierHistory, evaluate_classifier, load_classifier
+                    ClassifierTrainingSettings, ClassifierHistory, evaluate_classifier, load_classifier,
+                    recalibrate_statistics (batch-norm statistics re-estimated after a projection)
 """
 
 from dynlearn.continuousnet.depth_basis import (DepthBasis, Legendre, PiecewiseConstant, PiecewiseLinear, make_basis,
@@ -17,9 +18,11 @@ from dynlearn.continuousnet.training import (
     ClassifierTrainingSettings,
     evaluate_classifier,
     load_classifier,
+    recalibrate_statistics,
     train_classifier,
 )
 
 __all__ = ["ClassifierHistory", "ClassifierTrainingSettings", "ContinuousNet", "DepthBasis", "DepthBatchNorm",
            "Legendre", "OdeBlock", "PiecewiseConstant", "PiecewiseLinear", "ResNetBlock", "evaluate_classifier",
-           "load_classifier", "make_basis", "project", "to_channels_last", "train_classifier"]
+           "load_classifier", "make_basis", "project", "recalibrate_statistics", "to_channels_last",
+           "train_classifier"]
