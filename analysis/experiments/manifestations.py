@@ -108,8 +108,9 @@ def manifestation_table(model: ContinuousNet, data=None, *, schemes: Sequence[st
                         "pieces": count}, manifested))
     if resnet:
         if block.basis.name != "piecewise_constant":
-            raise ValueError(f"resnet: the equivalent ResNet needs a piecewise-constant basis, the model has "
-                             f"{block.basis.name}; project it first (basis='piecewise_constant')")
+            raise ValueError(f"resnet: the equivalent ResNet exists for a model with the piecewise-constant basis; "
+                             f"this one has {block.basis.name} (manifest(basis='piecewise_constant') and to_resnet() "
+                             f"give the ResNet of its projection)")
         graphs.append(({"graph": "ResNet", "scheme": "euler", "steps": block.basis.pieces, "basis": block.basis.name,
                         "pieces": block.basis.pieces},
                        model.manifest(scheme="euler", n_steps=block.basis.pieces).to_resnet()))
