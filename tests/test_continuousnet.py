@@ -106,10 +106,9 @@ def test_recalibration_re_estimates_the_statistics_and_leaves_the_weights_alone(
     net = trained_a_little(basis="legendre", pieces=4).manifest(basis="legendre", pieces=2)
     images = torch.randn(16, 3, 16, 16)
 
-    class OneBatch:
+    class OneBatch:  # a training set of one batch: 200 batches are 200 epochs
         def batches(self, split, batch_size, shuffle=False, generator=None):
-            while True:
-                yield images, torch.zeros(16, dtype=torch.long)
+            yield images, torch.zeros(16, dtype=torch.long)
 
     before = {name: p.detach().clone() for name, p in net.named_parameters()}
     recalibrate_statistics(net, OneBatch(), batches=200)

@@ -295,9 +295,9 @@ class ContinuousNet(nn.Module):
         """The same network as another graph: another scheme, number of steps, or depth basis (``basis``: a family
         name, ``pieces``: its number of pieces). A new basis gets the L2 projection of every theta(t) (the kernels,
         the batch-norm scale and shift, the running mean and variance; a variance that dips below 0 between nodes is
-        clamped where it is used): exact where the
-        new basis contains the old one (refinement), the L2-optimal coefficients where it is smaller (compression
-        without retraining)."""
+        clamped where it is used): exact where the new basis contains the old one (refinement), the L2-optimal
+        coefficients where it is smaller (compression without retraining; re-estimate the statistics with
+        :func:`dynlearn.continuousnet.training.recalibrate_statistics`, the projected ones do not match)."""
         model = copy.deepcopy(self)
         target = None
         if basis is not None or pieces is not None:
