@@ -1,6 +1,6 @@
 """Instruments for learned and numerical dynamics: rate fitting, convergence tests, the convergence study of
 learned vector fields (continuous model or discrete map?), operator reconstruction, POD modes, plots and
-hypothesis strategies. Instruments use the core (and numpy, scipy, sympy, matplotlib) only.
+hypothesis strategies. Instruments use the core (and numpy, scipy, sympy, matplotlib) only. Its modules::
 
     rates.py           fit_convergence_rate: the observed order on the ladder's asymptotic range; fit_power_law
     convergence.py     convergence_test: error against dt of every scheme, fitted orders

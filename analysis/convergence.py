@@ -239,7 +239,8 @@ def convergence_test(
             the reference's m points when N is a multiple of m (steps finer than the data are judged where
             there is data).
         schemes: names or tableaus to test.
-        n_steps / dts: the ladder, as step counts or as step sizes (exactly one of them).
+        n_steps: the ladder as step counts (give exactly one of ``n_steps`` and ``dts``).
+        dts: the ladder as step sizes.
         error: ``"final"``, the norm of x_N - x(T); or ``"rms"``, sqrt((1/N) sum_k ||x_k - x(t_k)||^2) over
             k = 1..N (normalised by sqrt(N), so it stays comparable across dt; over the m shared times for
             a rollout finer than a reference trajectory).

@@ -43,9 +43,9 @@ def ensemble_ladder_errors(
     """Per scheme, the (final, RMS) errors of every member at every rung: two arrays (M, len(n_steps)).
 
     Args:
-        f: a vector field acting on the whole ensemble, ``f(t, x)`` with x (M, *state) (an
+        f: a vector field acting on the whole ensemble, ``f(t, x)`` with x ``(M, *state)`` (an
             :class:`~dynlearn.fields.ensemble.EnsembleVectorField`, or a true field broadcasting over M).
-        x0: (M, *state), every member's initial state (float64 to measure convergence).
+        x0: ``(M, *state)``, every member's initial state (float64 to measure convergence).
         t_final: T; rung i integrates ``n_steps[i]`` steps of dt = T / n_steps[i] from 0.
         reference: the exact solution, ``reference(times) -> (len(times), *state)``, shared by the members.
         chunk: steps integrated between two comparisons with the reference.

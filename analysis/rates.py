@@ -1,4 +1,4 @@
-"""Fitting a convergence rate: the slope of log(error) against log(dt), on the ladder's asymptotic range.
+r"""Fitting a convergence rate: the slope of log(error) against log(dt), on the ladder's asymptotic range.
 
 For a method of order p the global error behaves as err(dt) = C dt^p (1 + a dt^q + ...) + (round-off, noise):
 the power law holds only in an *asymptotic range* of step sizes, small enough that the higher-order terms
@@ -25,17 +25,15 @@ NaN, ``reason`` says why): never a rate fitted to a curve that is still bending.
 
 Every slope in the range lies within ``slope_tolerance`` of every other, and the least-squares slope is a
 weighted mean of them, so the fitted rate is within ``slope_tolerance`` of each local slope of its range.
-Measured on e = C dt^p |1 + a dt^q| + F with 0.5 % noise (p, q, a, C, F and ladders of 4-12 rungs at ratios
-1.5-4 drawn, 60 000 draws): where 3 or more points have both the head and the floor moving the slope by under
-0.03 the rate is within 0.06 of p, and where the curve bends everywhere no rate is given. What no rule can tell
-from the errors alone: a stretch that is itself a straight power law of another order (a head where a dt^q
-dominates, fixed-step dopri5's sixth-order head on a ladder that ends before the fifth order shows) is reported
-as what it is; run the ladder two or more rungs past the range to let the checks above see what follows it.
-Noise: with multiplicative noise sigma in log error the local slopes scatter by about 2 sigma / log(ratio);
-up to sigma = 0.02 on a halving ladder the nominal 95 % interval covers the true rate in 93-96 % of draws, at
-sigma = 0.05 the range shortens and coverage falls to 78 % unless ``slope_tolerance`` is raised to the noise
-(0.4: 94-96 %).
-"""
+Measured on :math:`e = C \Delta t^p |1 + a \Delta t^q| + F` with 0.5 % noise (p, q, a, C, F and ladders of 4-12 rungs at
+ratios 1.5-4 drawn, 60 000 draws): where 3 or more points have both the head and the floor moving the slope by under
+0.03 the rate is within 0.06 of p, and where the curve bends everywhere no rate is given. What no rule can tell from the
+errors alone: a stretch that is itself a straight power law of another order (a head where a dt^q dominates, fixed-step
+dopri5's sixth-order head on a ladder that ends before the fifth order shows) is reported as what it is; run the ladder
+two or more rungs past the range to let the checks above see what follows it. Noise: with multiplicative noise sigma in
+log error the local slopes scatter by about 2 sigma / log(ratio); up to sigma = 0.02 on a halving ladder the nominal 95
+% interval covers the true rate in 93-96 % of draws, at sigma = 0.05 the range shortens and coverage falls to 78 %
+unless ``slope_tolerance`` is raised to the noise (0.4: 94-96 %). """
 
 from __future__ import annotations
 
@@ -100,8 +98,8 @@ class ConvergenceRate:
         return self.constant * np.asarray(dt, dtype=float) ** self.rate
 
     def assert_order(self, expected: float, tolerance: float = 0.2) -> None:
-        """Raise ``AssertionError`` (with the whole fit in the message) unless a rate was fitted and
-        |rate - expected| <= tolerance."""
+        r"""Raise ``AssertionError`` (with the whole fit in the message) unless a rate was fitted and
+        :math:`|\text{rate} - \text{expected}| \le` ``tolerance``."""
         if not self.found:
             raise AssertionError(f"no observed order to compare with {expected}: {self.reason}\n{self}")
         if not abs(self.rate - expected) <= tolerance:

@@ -1,4 +1,4 @@
-"""Reconstructing the continuous operator behind a linear discrete map u_{k+1} = Omega u_k.
+r"""Reconstructing the continuous operator behind a linear discrete map u_{k+1} = Omega u_k.
 
 Two questions, two methods:
 
@@ -64,12 +64,12 @@ NYQUIST_MARGIN = 0.9
 
 
 def logarithm_operator(omega: torch.Tensor | np.ndarray, dt: float) -> torch.Tensor:
-    """Lambda = log(Omega) / dt (principal logarithm, Schur-Pade).
+    r"""Lambda = log(Omega) / dt (principal logarithm, Schur-Pade).
 
-    The principal logarithm returns the true operator only if dt |Im lambda| < pi for every eigenvalue: a
-    faster oscillation is aliased to a slower one, and Omega alone cannot tell. So this warns with
-    :class:`LogarithmWarning`, never silently, when an eigenvalue of Omega lies on the negative real axis (no
-    real logarithm: exactly at the bound), when some |arg omega| exceeds 0.9 pi (close to it), or when the
+    The principal logarithm returns the true operator only if :math:`\Delta t |\operatorname{Im} \lambda| < \pi` for
+    every eigenvalue: a faster oscillation is aliased to a slower one, and Omega alone cannot tell. So this warns with
+    :class:`LogarithmWarning`, never silently, when an eigenvalue of Omega lies on the negative real axis (no real
+    logarithm: exactly at the bound), when some :math:`|\arg \omega|` exceeds 0.9 pi (close to it), or when the
     logarithm has a non-negligible imaginary part."""
     array = _as_array(omega, "omega")
     eigenvalues = np.linalg.eigvals(array)

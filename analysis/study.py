@@ -70,10 +70,13 @@ __all__ = ["DIP_THRESHOLD", "CONVERGING_RATE", "SIGNIFICANT_ERROR", "VERDICT_KIN
            "SchemeEvaluation", "ConvergenceStudy", "convergence_study", "judge_errors", "study_ladder",
            "reference_size"]
 
+#: the dip depth err(dt_train) / plateau below which the error rises when dt is refined from dt_train: the model
+#: fits its training step better than the limit dt -> 0 (a discrete map when the plateau is significant)
 DIP_THRESHOLD = 0.5
 #: a plateau (RMS error once dt is refined) above this fraction of the reference's RMS size is significant: it makes
 #: a dip at dt_train a discrete map, and a converging model one of another system
 SIGNIFICANT_ERROR = 0.01
+#: a fitted rate above this, on the side dt <= dt_train, counts as converging (to the plateau)
 CONVERGING_RATE = 0.5
 #: the kinds of verdict, from the least favourable to the most
 VERDICT_KINDS = ("discrete", "inconclusive", "another system", "converging", "faithful")

@@ -68,7 +68,9 @@ from dynlearn._files import atomic_write
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DatasetFormatError", "TrajectoryDataset", "content_checksum",
            "dataset_system", "read_dataset", "upgrade_dataset", "write_dataset"]
 
+#: the value of a dataset file's root attribute ``format``, which marks a file as dynlearn's
 FORMAT_NAME = "dynlearn-dataset"
+#: the version :func:`write_dataset` writes (2: netCDF-4 dimension scales, CF attributes); version 1 still reads
 FORMAT_VERSION = 2
 #: the versions :func:`read_dataset` reads
 READABLE_VERSIONS = (1, 2)

@@ -49,8 +49,8 @@ def generate_dataset(
     """Trajectories of ``system`` from t = 0 to ``t_final`` sampled every ``dt`` (which must divide t_final).
 
     Initial conditions are ``initial_conditions`` ``(n, *state_shape)`` when given, otherwise ``n_trajectories``
-    (default :data:`DEFAULT_TRAJECTORIES`, 10) draws from the system's documented distribution with a generator seeded by ``seed``.
-    Everything is checked before any work: a bad dt, an initial state of the wrong shape or one the exact
+    (default ``DEFAULT_TRAJECTORIES``, 10) draws from the system's documented distribution with a generator seeded by
+    ``seed``. Everything is checked before any work: a bad dt, an initial state of the wrong shape or one the exact
     solution does not cover (a pendulum on its separatrix) fail with a clear message.
 
     ``sampling``: irregular sample times instead of the grid (:class:`~dynlearn.datasets.sampling.IrregularSampling`:

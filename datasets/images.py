@@ -26,6 +26,7 @@ import torch
 __all__ = ["ImageData", "read_idx", "load_fashion_mnist", "load_cifar", "load_digits", "load_images",
            "FASHION_MNIST_FOLDER"]
 
+#: where Debian's ``dataset-fashion-mnist`` package puts the IDX files (``--data fashion-mnist`` reads them)
 FASHION_MNIST_FOLDER = Path("/usr/share/datasets/fashion-mnist")
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 

@@ -59,7 +59,7 @@ class NetcdfVariable:
 
 @dataclasses.dataclass
 class NetcdfFile:
-    """An open netCDF file: ``variables`` by name; use as a context manager or call :meth:`close`."""
+    """An open netCDF file: ``variables`` by name; use as a context manager or call ``close()``."""
 
     path: Path
     kind: str  # "netCDF-4 (HDF5)" or "netCDF-3"

@@ -41,7 +41,7 @@ class IrregularSampling:
     Attributes:
         kind: one of :data:`SAMPLING_KINDS`.
         fraction: the kind's one number (jitter width, step spread or missing probability, in units of the
-            nominal dt or as a probability), in [0, 1); None: :data:`DEFAULT_FRACTION` (0 for ``poisson``, which
+            nominal dt or as a probability), in [0, 1); None: ``DEFAULT_FRACTION`` (0 for ``poisson``, which
             takes none).
         seed: of the generator drawing the times (integer >= 0).
     """

@@ -68,6 +68,7 @@ class Region:
         return self.west > self.east
 
 
+#: The named regions: ``gulf`` (18..31 N, 98..80 W), ``nino34`` (5 S..5 N, 170 W..120 W) and ``global``.
 REGIONS = {
     # The Gulf of Mexico with the Yucatan Channel, the Florida Straits and a strip of the Caribbean south of Cuba.
     # The original study's box is not published with its data; this one holds the whole Gulf (18..31 N,

@@ -10,7 +10,7 @@ second-order accurate in space for the bulk flow, and its known weaknesses are c
   BGK is marginal (3/16 would put a straight wall exactly halfway between nodes in Poiseuille flow);
 - cylinder: interpolated bounce-back, the linear rule of Bouzidi, Firdaouss & Lallemand (Phys. Fluids 13,
   3452, 2001): on every link that crosses the circle, the population sent back into the fluid is interpolated
-  with the wall's true distance along the link (:meth:`CylinderFlow._wall_links`), so the wall is the circle
+  with the wall's true distance along the link (``CylinderFlow._wall_links``), so the wall is the circle
   rather than a staircase of nodes; forces by momentum exchange over those links (Mei, Yu, Shyy & Luo 2002).
   Measured on the steady wake at Re = 20 and 8 nodes per D (tests): shifting the lattice under the cylinder by
   fractions of a spacing moves the drag by 0.5 %, against 2.2 % with a staircase of solid nodes and full-way
@@ -101,7 +101,8 @@ _VELOCITIES = ((0, 0), (1, 0), (0, 1), (-1, 0), (0, -1), (1, 1), (-1, 1), (-1, -
 _WEIGHTS = (4 / 9, 1 / 9, 1 / 9, 1 / 9, 1 / 9, 1 / 36, 1 / 36, 1 / 36, 1 / 36)
 _OPPOSITE = (0, 3, 4, 1, 2, 7, 8, 5, 6)
 _MAGIC = 0.25  # TRT parameter Lambda = (tau_plus - 1/2)(tau_minus - 1/2)
-BOUNDARIES = ("interpolated", "staircase")  # the cylinder wall: interpolated bounce-back or full-way on a staircase
+#: the cylinder wall: interpolated bounce-back (the default: the wall is the circle) or full-way on a staircase
+BOUNDARIES = ("interpolated", "staircase")
 
 
 DOMAIN_X = (-8.0, 22.0)
@@ -152,6 +153,8 @@ class CylinderPreset:
                             domain_x=self.domain_x, domain_y=self.domain_y, sponge=self.sponge, **kwargs)
 
 
+#: The lattice presets by name (``dynlearn generate cylinder --preset NAME``): ``standard``, the 449 x 199 data set
+#: of the original study (meant for a GPU), and ``coarse``, for tests and demos on a CPU.
 PRESETS = {
     # the standard data set: 449 x 199 vorticity snapshots, every 0.2, 151 of them (about five periods); the
     # wake develops at 20 nodes per D first. Domain 38 D x 32 D with 3 D absorbing layers.
@@ -196,13 +199,14 @@ class SheddingCycles:
 
 
 def shedding_cycles(times: np.ndarray, lift: np.ndarray, smoothing: float = 0.25) -> SheddingCycles:
-    """Cut a lift history (times in D/U, ``(n,)`` each) into shedding cycles.
+    r"""Cut a lift history (times in D/U, ``(n,)`` each) into shedding cycles.
 
     Lattice Boltzmann lift carries small pressure (acoustic) waves on top of the shedding, which make spurious
     local extrema and zero crossings. So crossings are found on the lift smoothed by a moving average over
     ``smoothing`` D/U (short against a shedding period of about 6 D/U), with hysteresis: an upward crossing
     counts only after the signal has been below -h and before it rises above +h, h = 10 % of the largest
-    smoothed |lift - mean|. Amplitudes are half the raw signal's peak-to-peak range within each cycle."""
+    smoothed :math:`|\text{lift} - \text{mean}|`. Amplitudes are half the raw signal's peak-to-peak range within each
+    cycle."""
     times = np.asarray(times, dtype=np.float64)
     lift = np.asarray(lift, dtype=np.float64)
     empty = SheddingCycles(np.empty(0), np.empty(0), np.empty(0))
@@ -265,7 +269,7 @@ def has_settled(cycles: SheddingCycles, tolerance: float, block: int = 3) -> boo
 @dataclasses.dataclass(frozen=True)
 class WallLinks:
     """The links that cross the cylinder's wall, ``(n_links,)`` each: flat indices into the ``(9, ny, nx)``
-    populations and the interpolation weights of :meth:`CylinderFlow._wall_links`. The population written to
+    populations and the interpolation weights of ``CylinderFlow._wall_links``. The population written to
     ``target`` (direction -i at the solid node x + c_i, which the streaming pulls into the fluid node x) is
     ``source_weight * f[source] + other_weight * f[other]``, with ``source`` direction i at x and ``other``
     direction i at x - c_i (q < 1/2) or -i at x (q >= 1/2); ``direction`` holds the links' c_i, ``(2, n_links)``."""

@@ -1,4 +1,4 @@
-"""The ideal pendulum, in angle form and in constrained Cartesian form, with exact solutions.
+r"""The ideal pendulum, in angle form and in constrained Cartesian form, with exact solutions.
 
 Angle form: theta'' = -(g/L) sin(theta), state (theta, theta'), theta measured from the downward vertical
 (counter-clockwise positive).
@@ -17,9 +17,10 @@ k^2 = sin^2(theta/2) + (theta' / (2 omega0))^2 (k = 1 on the separatrix):
   solution raises a clear error there.
 
 Cartesian form: the bob at r = (x, y) = (L sin theta, -L cos theta) (pivot at the origin, y up), state
-(x, y, vx, vy). The constraint |r| = L is enforced through the tension of the rod, a = -lambda r - g e_y
-with lambda = (|v|^2 - g y) / |r|^2, obtained by differentiating |r|^2 = L^2 twice (index reduction).
-The index-reduced ODE only keeps d^2/dt^2 |r|^2 = 0: numerical errors in |r| and r.v are not corrected
+(x, y, vx, vy). The constraint :math:`|r| = L` is enforced through the tension of the rod,
+:math:`a = -\lambda r - g e_y` with :math:`\lambda = (|v|^2 - g y) / |r|^2`, obtained by differentiating
+:math:`|r|^2 = L^2` twice (index reduction). The index-reduced ODE only keeps :math:`d^2/dt^2 |r|^2 = 0`: numerical
+errors in :math:`|r|` and :math:`r \cdot v` are not corrected
 and grow (the constraint drifts), which makes it the harder test problem of the original study.
 :meth:`CartesianPendulum.constraint_drift` measures it.
 """
@@ -37,7 +38,7 @@ from .base import Parameter, System, as_times, check_positive
 
 __all__ = ["Pendulum", "CartesianPendulum", "SEPARATRIX_TOLERANCE"]
 
-#: |k^2 - 1| below this is treated as the separatrix, where no periodic solution exists.
+#: :math:`|k^2 - 1|` below this is treated as the separatrix, where no periodic solution exists.
 SEPARATRIX_TOLERANCE = 1e-10
 
 _PARAMETERS = (
@@ -173,7 +174,7 @@ class CartesianPendulum(_PendulumPhysics, System):
     """The same pendulum as (x, y, vx, vy) with the rod's tension as constraint force (index-reduced ODE).
 
     x = L sin(theta), y = -L cos(theta), pivot at the origin, y pointing up; see the module docstring.
-    Energy per unit mass E = |v|^2 / 2 + g (y + L). Initial conditions: :class:`Pendulum`'s, mapped.
+    Energy per unit mass :math:`E = |v|^2 / 2 + g (y + L)`. Initial conditions: :class:`Pendulum`'s, mapped.
     """
 
     name = "pendulum-xy"
@@ -204,7 +205,7 @@ class CartesianPendulum(_PendulumPhysics, System):
         )
 
     def to_angle(self, x: torch.Tensor) -> torch.Tensor:
-        """(x, y, vx, vy) -> (theta in (-pi, pi], theta' = (x vy - y vx) / |r|^2)."""
+        r"""(x, y, vx, vy) -> (theta in (-pi, pi], :math:`\theta' = (x v_y - y v_x) / |r|^2`)."""
         x = self.check_state(x)
         theta = torch.atan2(x[..., 0], -x[..., 1])
         velocity = (x[..., 0] * x[..., 3] - x[..., 1] * x[..., 2]) / (x[..., 0] ** 2 + x[..., 1] ** 2)
@@ -225,7 +226,8 @@ class CartesianPendulum(_PendulumPhysics, System):
         return 0.5 * (x[..., 2] ** 2 + x[..., 3] ** 2) + self.gravity * (x[..., 1] + self.length)
 
     def constraint_drift(self, x: torch.Tensor) -> torch.Tensor:
-        """(|r| - L, r.v / L) per state: both zero on the constraint manifold. Shape ``(*batch, 2)``."""
+        r"""(:math:`|r| - L`, :math:`r \cdot v / L`) per state: both zero on the constraint manifold. Shape ``(*batch,
+        2)``."""
         x = self.check_state(x)
         radius = torch.sqrt(x[..., 0] ** 2 + x[..., 1] ** 2)
         radial_velocity = (x[..., 0] * x[..., 2] + x[..., 1] * x[..., 3]) / self.length

@@ -14,6 +14,7 @@ from .wave import WaveEquation
 
 __all__ = ["SYSTEMS", "make_system"]
 
+#: Every registered system class by its name (``dynlearn generate SYSTEM``; ``make_system(name, **parameters)``).
 SYSTEMS: dict[str, type[System]] = {
     HarmonicOscillator.name: HarmonicOscillator,
     Pendulum.name: Pendulum,

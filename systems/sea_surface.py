@@ -43,8 +43,8 @@ KM_PER_DEGREE = 111.2
 REFERENCE_LATITUDE = 24.5
 SOUTH, NORTH, WEST, EAST = 18.0, 31.0, -98.0, -80.0
 
-# The ocean's outline (longitude, latitude), counter-clockwise: the Gulf with the Yucatan Channel, the Florida
-# Straits and the Caribbean south of Cuba; a simplified coastline good to a few tenths of a degree.
+#: The ocean's outline (longitude, latitude), counter-clockwise: the Gulf with the Yucatan Channel, the Florida
+#: Straits and the Caribbean south of Cuba; a simplified coastline good to a few tenths of a degree.
 GULF_COASTLINE = (
     (-80.0, 25.3), (-80.5, 25.2), (-81.1, 25.2), (-81.8, 26.1), (-82.6, 27.5), (-82.8, 28.2), (-82.7, 29.0),
     (-83.6, 29.9), (-84.3, 30.0), (-85.4, 29.7), (-86.5, 30.4), (-88.0, 30.4), (-89.0, 30.3), (-89.4, 29.1),

@@ -1,4 +1,4 @@
-"""The 1D wave equation u_tt = c^2 u_xx on [0, 1] with Dirichlet ends u(0, t) = u(1, t) = 0.
+r"""The 1D wave equation u_tt = c^2 u_xx on [0, 1] with Dirichlet ends u(0, t) = u(1, t) = 0.
 
 Exact solution as a Fourier sine series from an initial displacement f and velocity g (default f = x - x^3,
 g = 0):
@@ -10,9 +10,9 @@ The coefficients are computed in closed form by sympy for a symbolic mode number
 trigonometric data (special cases such as sin(3 pi x) included through sympy's Piecewise), and by adaptive
 quadrature for a sine weight (scipy's QAWO) for any other data (sympy is not asked: it can take minutes to
 give up on a non-elementary integral). The series is cut at
-``n_modes``; :attr:`WaveEquation.truncation_error` bounds |u - u_M| by the sum of |a_n| + |b_n|/w_n over the
-next 63 M modes (for data whose coefficients decay like n^-3, as x - x^3's do, what lies beyond is 1/4096
-of that).
+``n_modes``; :attr:`WaveEquation.truncation_error` bounds :math:`|u - u_M|` by the sum of
+:math:`|a_n| + |b_n|/w_n` over the next 63 M modes (for data whose coefficients decay like n^-3, as x - x^3's do, what
+lies beyond is 1/4096 of that).
 
 The velocity converges one power of n slower: u_t's coefficients are w_n a_n and b_n, for x - x^3 a tail of
 n^-2, and 1000 modes leave it 6e-4 off on the default grid over t in [0, 2] (u: 7e-8).
@@ -168,7 +168,7 @@ class WaveEquation(System):
         self.coefficients_exact = exact_a and exact_b
         frequencies = np.arange(1, a.size + 1) * math.pi * self.speed
         tail = np.abs(a[self.n_modes :]) + np.abs(b[self.n_modes :]) / frequencies[self.n_modes :]
-        #: estimate of sup |u - u_M| over x and t (see the module docstring)
+        #: estimate of sup :math:`|u - u_M|` over x and t (see the module docstring)
         self.truncation_error = float(tail.sum())
         self.displacement_coefficients = torch.from_numpy(a[: self.n_modes].copy())
         self.velocity_coefficients = torch.from_numpy(b[: self.n_modes].copy())

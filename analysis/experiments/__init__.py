@@ -1,6 +1,6 @@
 """Experiments: end-to-end studies that compose the instruments of :mod:`dynlearn.analysis`, the models of the
 core, :mod:`dynlearn.datasets` and :mod:`dynlearn.systems`, and write their results to a folder. Each module is
-one experiment; experiments never import one another (what two share lives with the instruments or datasets).
+one experiment; experiments never import one another (what two share lives with the instruments or datasets)::
 
     learned_integrators.py     the learned-integrator study on a system with an exact solution (dynlearn study)
     recorded_field.py          the same question on a recorded field in POD modes (dynlearn study --data)

@@ -1,4 +1,4 @@
-"""The physics-aware autoencoder experiment on a dataset file: recipes, training of the aware model and its
+r"""The physics-aware autoencoder experiment on a dataset file: recipes, training of the aware model and its
 physics-agnostic baselines into a run folder, and the evaluation of the original work.
 
 Data: a snapshot matrix (n_times, m) from a dynlearn dataset: the flattened field of every snapshot
@@ -6,7 +6,8 @@ Data: a snapshot matrix (n_times, m) from a dynlearn dataset: the flattened fiel
 Preprocessing, fitted on the training snapshots only and stored in the run: subtract the per-value training
 mean, divide by one number (the training standard deviation), so errors are relative to the field's own size.
 
-Models of a run (each in its own sub-folder, resumable; :func:`model_settings` says how each is made):
+Models of a run (each in its own sub-folder, resumable; :func:`model_settings` says how each is made)::
+
     aware             kappa = recipe.kappa (the Lyapunov prior)
     agnostic          kappa = 0, no weight decay
     agnostic-decay    kappa = 0, weight decay recipe.weight_decay (the classical way to keep Omega small)
@@ -21,16 +22,14 @@ Models of a run (each in its own sub-folder, resumable; :func:`model_settings` s
 
 Evaluation: from ``n_initial`` initial conditions spread evenly over the test snapshots (each with ``horizon``
 true snapshots after it), encode once, apply Omega ``horizon`` times, decode; the relative error
-|y_hat - y| / |y| per prediction step (mean and 5-95 % band over the initial conditions), the eigenvalues of Omega
-against the unit circle, the spectral radius, the number of negative eigenvalues of P, the training time, and the
-same errors of persistence (y_hat(t0 + s dt) = y(t0), the reference a forecast must beat); a table (Markdown, JSON)
-and two plots. A continuous-time model also meets the convergence test
-(:func:`dynlearn.analysis.convergence_study`) in latent space: z' = Lambda z from the encoded initial conditions,
-integrated by Euler, midpoint and RK4 to the horizon with steps 4 dt_record ... dt_record / 16, against the encoded
-record (rungs finer than the record judged at its samples): a continuous model's error stays at its plateau as the
-step is refined, a discrete map's (trained inside Euler, say) rises away from dt_record. Its verdict, per model, is
-in the table.
-"""
+:math:`|\hat y - y| / |y|` per prediction step (mean and 5-95 % band over the initial conditions), the eigenvalues of
+Omega against the unit circle, the spectral radius, the number of negative eigenvalues of P, the training time, and the
+same errors of persistence (y_hat(t0 + s dt) = y(t0), the reference a forecast must beat); a table (Markdown, JSON) and
+two plots. A continuous-time model also meets the convergence test (:func:`dynlearn.analysis.convergence_study`) in
+latent space: z' = Lambda z from the encoded initial conditions, integrated by Euler, midpoint and RK4 to the horizon
+with steps 4 dt_record ... dt_record / 16, against the encoded record (rungs finer than the record judged at its
+samples): a continuous model's error stays at its plateau as the step is refined, a discrete map's (trained inside
+Euler, say) rises away from dt_record. Its verdict, per model, is in the table. """
 
 from __future__ import annotations
 
@@ -141,6 +140,8 @@ class AutoencoderRecipe:
             as_learning_rate(name, getattr(self, name))
 
 
+#: The recipes by name: ``cylinder`` (a wake record) and ``sst`` (a sea-surface temperature record), each the
+#: original study's settings for that data (``recipe_for_dataset`` picks one from a file's system).
 AUTOENCODER_RECIPES = {
     # cylinder wake: train on 100 snapshots (20 D/U, about 3.3 shedding periods), predict 100 steps from 30 initial
     # conditions in the rest: the dataset needs >= 229 snapshots (dynlearn generate cylinder --snapshots 300).
@@ -228,7 +229,7 @@ RECIPE_FOR_SYSTEM = {"cylinder": "cylinder", "sea_surface_temperature": "sst"}
 
 
 def recipe_for_dataset(data: str | Path) -> str:
-    """The name of the recipe for the dataset file ``data``, from its system (:data:`RECIPE_FOR_SYSTEM`)."""
+    """The name of the recipe for the dataset file ``data``, from its system (``RECIPE_FOR_SYSTEM``)."""
     system = dataset_system(data)
     if system not in RECIPE_FOR_SYSTEM:
         raise ValueError(f"{data} holds system {system!r}; the autoencoder recipes are for "

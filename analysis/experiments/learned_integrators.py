@@ -133,6 +133,8 @@ class LearnedIntegratorRecipe:
 
 _LINEAR_SCHEMES = ("euler", "backward_euler", "trapezoid", "midpoint", "rk4")
 
+#: The recipe of ``dynlearn study SYSTEM`` for each system it knows: the system's parameters, training state,
+#: held-out states, step, schemes, budget and evaluation ladder.
 LEARNED_INTEGRATOR_RECIPES: dict[str, LearnedIntegratorRecipe] = {
     # held out: a smaller swing, inside the training orbit (theta0 = pi / 2), and a larger one outside it (160 degrees)
     "pendulum": LearnedIntegratorRecipe("pendulum", {"gravity": 9.81, "length": 1.0}, (3 * math.pi / 4, 0.0),
@@ -539,6 +541,8 @@ def _reconstruct(system: System, recipe: LearnedIntegratorRecipe, starts, succes
 
 
 def markdown_reconstruction(rows: list[dict[str, Any]], dt: float) -> str:
+    """The operator-reconstruction rows of a linear study (one dict per model and scheme) as a Markdown section:
+    per model and scheme, the relative Frobenius error of the learned operator against the true one."""
     lines = [
         f"Linear operators a model learns inside each scheme from the data's one-step map (least squares over the "
         f"exact trajectory), dt = {dt:g}; relative errors in Frobenius norm against the true operator:",

@@ -80,6 +80,7 @@ SWEEP_SYSTEMS: dict[str, tuple[dict[str, float], tuple[float, ...]]] = {
     "pendulum": ({"gravity": 9.81, "length": 1.0}, (3 * math.pi / 4, 0.0)),
     "oscillator": ({"frequency": 1.0, "damping_ratio": 0.0}, (1.0, 0.0)),
 }
+#: the system ``dynlearn sweep`` runs on without ``--system`` (the authors' sweep)
 DEFAULT_SWEEP_SYSTEM = "pendulum"
 _FORMAT = "dynlearn-sweep"
 _VERSION = 1

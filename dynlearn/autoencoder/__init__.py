@@ -1,7 +1,7 @@
 """The physics-aware autoencoder (Erichson, Muehlebach & Mahoney 2019): y -> Psi -> z, z_{t+1} = Omega z_t,
 z -> Phi -> y, kept stable by a Lyapunov prior on Omega; and its latent dynamics beyond the free Omega: spectrally
 bounded, continuous in time (exp(dt Lambda) or Lambda inside a Runge-Kutta scheme, a continuous Lyapunov prior),
-and consistent (a backward map D, Azencot et al. 2020).
+and consistent (a backward map D, Azencot et al. 2020). Its modules::
 
     model.py     PhysicsAwareAutoencoder, AutoencoderLoss, SpectralNormBound, consistency_loss, snapshot_windows
     lyapunov.py  solve_discrete_lyapunov (Schur form, Hammarling), stability_prior, lyapunov_eigenvalues,

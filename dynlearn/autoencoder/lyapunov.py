@@ -296,7 +296,7 @@ def lyapunov_eigenvalues(omega: torch.Tensor, regularisation: float = 1e-8) -> t
 
 
 def stability_prior(omega: torch.Tensor, gamma: float = 4.0, regularisation: float = 1e-8) -> torch.Tensor:
-    """sum_i rho(p_i), rho(p) = exp(-|p - 1| / gamma) for p < 0 (module docstring (2)), a scalar; exactly zero
+    r"""sum_i rho(p_i), :math:`\rho(p) = e^{-|p - 1| / \gamma}` for p < 0 (module docstring (2)), a scalar; exactly zero
     (with a zero gradient) for a stable ``omega``, whose P is positive definite (only its Schur form is computed
     then: 0.2 ms for k = 15, against 0.9 ms for the Kronecker LU's prior).
 
@@ -321,7 +321,7 @@ def _penalty(p: torch.Tensor, values: np.ndarray, vectors: np.ndarray, gamma: fl
 
 
 def spectral_radius(omega: torch.Tensor) -> float:
-    """max |lambda_i(omega)|."""
+    r"""The spectral radius :math:`\max_i |\lambda_i(\Omega)|`."""
     return float(torch.linalg.eigvals(omega.detach().to(torch.float64)).abs().max())
 
 

@@ -106,9 +106,12 @@ class PhysicsAwareAutoencoder(nn.Module):
     """Psi (encoder), the latent dynamics (Omega, or a generator Lambda), Phi (decoder); see the module docstring.
 
     Args:
-        n_features: m, values per snapshot. latent: k. widths: hidden widths of the encoder (the decoder
-        mirrors them). activation: "tanh" (default), "relu", "elu", "gelu". omega_scale: Omega starts as a
-        random orthogonal matrix times this. seed: of the initialisation (None: torch's current state).
+        n_features: m, values per snapshot.
+        latent: k, the latent dimension.
+        widths: hidden widths of the encoder (the decoder mirrors them).
+        activation: "tanh" (default), "relu", "elu", "gelu".
+        omega_scale: Omega starts as a random orthogonal matrix times this.
+        seed: of the initialisation (None: torch's current state).
         omega_bound: None (Omega free, kept stable only by a loss's prior, if any), or a number in (0, 1]: Omega
         parametrised by :class:`SpectralNormBound`, its spectral radius at most that for any parameters.
         time_step: None (a discrete map Omega), or the record's step dt_record (> 0, the data's time unit): a
@@ -232,7 +235,8 @@ def _powers(z: torch.Tensor, matrix: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 def consistency_loss(omega: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
-    """sum_{j=1..k} (1 / 2j) (||D_{j*} Omega_{*j} - I_j||_F^2 + ||Omega_{j*} D_{*j} - I_j||_F^2) (module
+    r"""The consistency loss :math:`\sum_{j=1}^{k} \frac{1}{2j} \big(\lVert D_{j*} \Omega_{*j} - I_j \rVert_F^2 +
+    \lVert \Omega_{j*} D_{*j} - I_j \rVert_F^2\big)` (module
     docstring; Azencot et al. 2020, eq. 8) for ``omega`` and ``backward`` D, both ``(k, k)``: zero exactly when
     every leading block of D Omega and Omega D is the identity, as for D = Omega^-1."""
     if omega.shape != backward.shape or omega.ndim != 2 or omega.shape[0] != omega.shape[1]:

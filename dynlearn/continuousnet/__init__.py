@@ -1,6 +1,6 @@
 """ContinuousNet (Queiruga, Erichson, Taylor & Mahoney 2020): a ResNet continuous in depth, whose blocks are
 ODEs with parameters expanded in basis functions of depth, integrated by any explicit scheme with any number
-of steps chosen after training.
+of steps chosen after training. Its modules::
 
     depth_basis.py  piecewise-constant, piecewise-linear and Legendre bases in depth; refinement, projection
     network.py      OdeBlock (through the integration engine's step plan), DepthBatchNorm, ContinuousNet,

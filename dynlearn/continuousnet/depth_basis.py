@@ -100,6 +100,9 @@ def stage_piece(step: int, node: Fraction, n_steps: int, pieces: int) -> int:
 
 
 class PiecewiseConstant(DepthBasis):
+    """K equal pieces of depth, :math:`\phi_b = 1` on the b-th (``pieces`` = K): with forward Euler and one step per
+    piece the network is exactly a ResNet."""
+
     name = "piecewise_constant"
 
     @property
@@ -122,6 +125,8 @@ class PiecewiseConstant(DepthBasis):
 
 
 class PiecewiseLinear(DepthBasis):
+    """Hat functions on the K + 1 nodes j / K of depth (``pieces`` = K): theta(t) continuous in depth."""
+
     name = "piecewise_linear"
 
     @property

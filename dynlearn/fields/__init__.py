@@ -1,6 +1,6 @@
 """Learned dynamics and their training: vector fields G used through an integrator (the ODE-Net,
 ``EmbeddedModel``), discrete maps (ResNet-like baselines), hybrids of known physics and a learned correction,
-neural ODEs on torchdiffeq, and the training loop with its one- and S-step losses.
+neural ODEs on torchdiffeq, and the training loop with its one- and S-step losses. Its modules::
 
     models.py    MLP, NeuralVectorField, TimeDependentVectorField (G(t, x)), LinearVectorField, AffineVectorField,
                  HybridVectorField, EmbeddedModel, DiscreteMap, SkipMap, LinearMap, iterate_map, NeuralODE

@@ -1,6 +1,6 @@
 """The integration engine: exact Butcher tableaus and their registry, the step plan (the one Runge-Kutta stage
 loop), fixed-step ``step`` and ``rollout`` (with CUDA-graph replay), the bridge to torchdiffeq's adaptive solvers
-(``odeint``), and the linear stability function R(dt Lambda) of a scheme.
+(``odeint``), and the linear stability function R(dt Lambda) of a scheme. Its modules::
 
     tableau.py      ButcherTableau: exact coefficients, checked, order conditions proved with sympy
     tableaus.py     the registry: euler ... dopri5, get_tableau, register_tableau

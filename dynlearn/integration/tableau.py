@@ -1,15 +1,17 @@
-"""Butcher tableaus of Runge-Kutta methods, held as exact numbers.
+r"""Butcher tableaus of Runge-Kutta methods, held as exact numbers.
 
-An s-stage Runge-Kutta method for dx/dt = f(t, x) advances one step of size dt by
+An s-stage Runge-Kutta method for :math:`dx/dt = f(t, x)` advances one step of size :math:`\Delta t` by
 
-    k_i     = f(t + c_i dt, x + dt * sum_j a_ij k_j),    i = 1..s
-    x_{n+1} = x_n + dt * sum_i b_i k_i
+.. math::
+
+    k_i = f\Big(t + c_i \Delta t,\; x + \Delta t \sum_j a_{ij} k_j\Big), \quad i = 1, \dots, s, \qquad
+    x_{n+1} = x_n + \Delta t \sum_i b_i k_i,
 
 and is written as the tableau
 
-    c | A
-    --+----
-      | b^T
+.. math::
+
+    \begin{array}{c|c} c & A \\ \hline & b^T \end{array}
 
 Entries are exact (integers, ``fractions.Fraction``, rational strings such as ``"1/6"``, or sympy
 expressions such as ``sympy.sqrt(6)``); floats are refused because a float tableau cannot prove its own
@@ -78,7 +80,8 @@ def _tree_size(tree: RootedTree) -> int:
 
 
 def tree_density(tree: RootedTree) -> int:
-    """The density gamma(t) = |t| * prod over subtrees gamma(t_k); the order condition reads Phi(t) = 1/gamma(t)."""
+    r"""The density :math:`\gamma(t) = |t| \prod_k \gamma(t_k)` over the subtrees :math:`t_k`; the order condition
+    reads :math:`\Phi(t) = 1/\gamma(t)`."""
     density = _tree_size(tree)
     for child in tree:
         density *= tree_density(child)
