@@ -29,6 +29,7 @@ version = release
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax served with the site: equations render without a network
     "sphinx.ext.viewcode",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
@@ -51,6 +52,7 @@ nitpick_ignore_regex = [
     ("py:.*", r"(Tensor|Module|Parameter|Path|Fraction|Figure|Axes|ndarray|DTypeLike|ArrayLike|Generator|dtype|device"
               r"|Callable|Iterable|Iterator|Sequence|Mapping|Any|Literal|Self|T|nn\..*|optional)"),
     ("py:.*", r"(int|float|str|bool|complex|bytes|object|dict|list|tuple|set|frozenset|type|None|slice|callable)"),
+    ("py:class", r"dynlearn\.progress\.Item"),  # a TypeVar: the element type of what progress() wraps
 ]
 
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Iterator, TypeVar
 
 __all__ = ["PROGRESS_MODES", "progress", "progress_mode", "set_progress_mode"]
 
+#: how progress is shown: ``auto`` (a bar on a terminal, lines otherwise), ``bar``, ``lines`` or ``off``
 PROGRESS_MODES = ("auto", "bar", "lines", "off")
 _ENVIRONMENT = "DYNLEARN_PROGRESS"
 _mode: str | None = None

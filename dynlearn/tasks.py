@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 
 __all__ = ["BACKENDS", "TaskResources", "check_backend", "run_tasks"]
 
+#: where independent tasks run: ``local`` (this process or a local process pool) or ``ray`` (a Ray cluster)
 BACKENDS = ("local", "ray")
 
 

@@ -1,4 +1,8 @@
-"""Sea-surface temperature in dynlearn: real observations through the OISST pipeline, and the synthetic Gulf.
+"""
+Sea-surface temperature: real observations and the synthetic Gulf
+=================================================================
+
+Real observations through the OISST pipeline, and the synthetic Gulf of Mexico.
 
 Reads the real observations that install from package registries through the same region selection, masking,
 unit handling and preprocessing as NOAA OISST files:
@@ -10,8 +14,10 @@ unit handling and preprocessing as NOAA OISST files:
 
 then generates two years of SYNTHETIC Gulf SST and compares its seasonal cycle with COADS. Six years of real
 daily Gulf SST come from your own OISST files: ``dynlearn import oisst sst.day.mean.20*.nc -o gulf.h5``.
+Where a data package is not installed, its panel stays empty and the script says so. Run it (the figure below is
+drawn at build time with one synthetic year)::
 
-    python examples/sea_surface_temperature.py [-o sst-example]
+    python examples/sea_surface_temperature.py [-o sst-example] [--synthetic-years 2]
 """
 
 from __future__ import annotations

@@ -112,10 +112,10 @@ class PhysicsAwareAutoencoder(nn.Module):
         activation: "tanh" (default), "relu", "elu", "gelu".
         omega_scale: Omega starts as a random orthogonal matrix times this.
         seed: of the initialisation (None: torch's current state).
-        omega_bound: None (Omega free, kept stable only by a loss's prior, if any), or a number in (0, 1]: Omega
-        parametrised by :class:`SpectralNormBound`, its spectral radius at most that for any parameters.
+        omega_bound: None (Omega free, kept stable only by a loss's prior, if any), or a number in (0, 1]:
+            Omega parametrised by :class:`SpectralNormBound`, its spectral radius at most that for any parameters.
         time_step: None (a discrete map Omega), or the record's step dt_record (> 0, the data's time unit): a
-        continuous-time model with generator Lambda, ``latent_map(dt)`` = exp(dt Lambda) or R(dt Lambda).
+            continuous-time model with generator Lambda, ``latent_map(dt)`` = exp(dt Lambda) or R(dt Lambda).
         scheme: of a continuous-time model: "exact" (the matrix exponential) or a registered Runge-Kutta scheme.
         backward: a backward map D as well (the consistent Koopman autoencoder; discrete Omega only).
     """

@@ -2,6 +2,7 @@
 t in [0, 1].
 
 Families:
+
 - ``PiecewiseConstant(K)``: phi_b = 1 on the b-th of K equal pieces. With forward Euler and one step per piece
   the network is exactly a ResNet.
 - ``PiecewiseLinear(K)``: hat functions on the K + 1 nodes j / K (continuous in depth).
