@@ -57,8 +57,10 @@ def public_names() -> dict[str, list[tuple[str, str]]]:
     a ``#:`` comment beside their definition, under the deepest (the one that defines them)."""
     placed: dict[tuple[str, int], tuple[str, str]] = {}
     order: list[tuple[str, int]] = []
+    module_order: list[str] = []
     for page, _, roots in PAGES:
         for module_name in [name for root in roots for name in _modules(root)]:
+            module_order.append(module_name)
             module = importlib.import_module(module_name)
             for name in getattr(module, "__all__", ()):
                 obj = getattr(module, name)
@@ -72,9 +74,8 @@ def public_names() -> dict[str, list[tuple[str, str]]]:
     for key in order:
         page, module_name, name = placed[key]
         pages[page].append((module_name, name))
-    for page in pages:  # grouped by module, modules in the order of the page
-        modules = list(dict.fromkeys(module for module, _ in pages[page]))
-        pages[page].sort(key=lambda entry: modules.index(entry[0]))
+    for page in pages:  # grouped by module: the package first, then its modules in order (a stable sort)
+        pages[page].sort(key=lambda entry: module_order.index(entry[0]))
     return pages
 
 
