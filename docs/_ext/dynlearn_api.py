@@ -55,7 +55,7 @@ def public_names() -> dict[str, list[tuple[str, str]]]:
     """Per page, the (module, name) pairs it documents: each exported object once. Classes and functions go
     under the shallowest module whose ``__all__`` holds them; constants and type aliases, whose documentation is
     a ``#:`` comment beside their definition, under the deepest (the one that defines them)."""
-    placed: dict[tuple[str, int], tuple[str, str]] = {}
+    placed: dict[tuple[str, int], tuple[str, str, str]] = {}
     order: list[tuple[str, int]] = []
     module_order: list[str] = []
     for page, _, roots in PAGES:
@@ -107,8 +107,7 @@ def write_pages(app: Sphinx) -> None:
               "   * - name", "     - documented as"]
     import dynlearn
 
-    documented = {id(getattr(importlib.import_module(module), name)): f"{module}.{name}"
-                  for entries in pages.values() for module, name in entries}
+    documented = _documented(pages)
     for name in dynlearn.__all__:
         index += [f"   * - ``dynlearn.{name}``", f"     - :py:obj:`{documented[id(getattr(dynlearn, name))]}`"]
     _write(folder / "index.rst", "\n".join(index) + "\n")
@@ -118,7 +117,7 @@ def write_pages(app: Sphinx) -> None:
         current = None
         for module_name, name in pages[page]:
             if module_name != current:
-                if current is not None or module_name != pages[page][0][0]:
+                if current is not None:  # the page's package opens it, under the page's title
                     lines += [f"``{module_name}``", "-" * (len(module_name) + 4), ""]
                 if module_name not in object_names:  # a module named like a function (``rollout``) gets no entry
                     lines += [f".. automodule:: {module_name}", "   :no-members:", ""]
@@ -174,7 +173,8 @@ def _documented_name(app: Sphinx, path: str) -> str | None:
     return None
 
 
-def resolve_by_definition(app: Sphinx, env: object, node: nodes.Element, contnode: nodes.Element) -> nodes.Element | None:
+def resolve_by_definition(app: Sphinx, env: object, node: nodes.Element,
+                          contnode: nodes.Element) -> nodes.Element | None:
     """A reference by defining module (``dynlearn.integration.tableau.ButcherTableau``, as type hints give it) or
     by a name relative to the module that mentions it, resolved to where the object is documented
     (``dynlearn.integration.ButcherTableau``). A module with no page of its own resolves to its family's."""
@@ -209,11 +209,21 @@ def resolve_by_definition(app: Sphinx, env: object, node: nodes.Element, contnod
     return None
 
 
+def _documented(pages: dict[str, list[tuple[str, str]]]) -> dict[int, str]:
+    """Object identity -> the name it is documented under."""
+    return {id(getattr(importlib.import_module(module), name)): f"{module}.{name}"
+            for entries in pages.values() for module, name in entries}
+
+
 def remember_documented(app: Sphinx) -> None:
-    app.env.dynlearn_documented = {
-        id(getattr(importlib.import_module(module), name)): f"{module}.{name}"
-        for entries in public_names().values() for module, name in entries
-        if not _is_value(getattr(importlib.import_module(module), name))}
+    """The classes and functions by identity (constants share identities: they are found by name instead)."""
+    app.env.dynlearn_documented = {key: name for key, name in _documented(public_names()).items()
+                                   if not _is_value(_object(name))}
+
+
+def _object(dotted: str) -> object:
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def public_bases(app: Sphinx, name: str, obj: object, options: object, bases: list[type]) -> None:
