@@ -161,6 +161,8 @@ def test_training_refuses_nan_and_bad_configuration():
         TrainingSettings(learning_rate=0.0)
     with pytest.raises(ValueError, match="iterations"):
         TrainingSettings(iterations=0)
+    with pytest.raises(ValueError, match="compile must be True or False, got 'yes'"):
+        TrainingSettings(compile="yes")
 
 
 def test_map_loss_trains_a_discrete_linear_map_to_the_exact_map():

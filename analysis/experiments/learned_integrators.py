@@ -336,6 +336,7 @@ def run_learned_integrators(
     neural_ode: bool = False,
     sindy: bool = False,
     device: str | torch.device = "cpu",
+    compile: bool = False,
     progress: bool = True,
 ) -> LearnedIntegratorOutcome:
     """Run the experiment of ``recipe`` (or the default recipe of a system name) and, when ``output`` is
@@ -345,7 +346,10 @@ def run_learned_integrators(
     a G trained through torchdiffeq's adaptive dopri5 (the continuous reference; about 10x the cost of an
     RK4-embedded one); ``sindy`` adds the SINDy baseline (PySINDy, the same training data, its default
     finite-difference derivatives; refitted at other sampling steps to show how its error depends on the step);
-    ``device`` is where training runs (evaluation runs on the CPU in float64 against the exact solution)."""
+    ``device`` is where training runs (evaluation runs on the CPU in float64 against the exact solution);
+    ``compile`` trains the fields with each iteration compiled as one graph (``TrainingSettings.compile``; not the
+    neural ODE, whose adaptive solver cannot be): the same results to round-off, faster after a compile of about
+    10 s per model (docs: performance)."""
     began = time.perf_counter()
     seeds = as_seeds("seeds", seeds)
     if isinstance(recipe, str):
@@ -399,11 +403,11 @@ def run_learned_integrators(
     start_times = None if autonomous else training_times[:-1].repeat(len(trajectories)).to(device)
     exact_map = least_squares_map(starts, successors)  # the data's one-step map (exact data: exp(dt Lambda))
 
-    def fit(name: str, module: torch.nn.Module, loss, seed: int) -> None:
+    def fit(name: str, module: torch.nn.Module, loss, seed: int, compiled: bool = compile) -> None:
         settings = TrainingSettings(
             iterations=recipe.iterations, learning_rate=recipe.learning_rate,
             final_learning_rate=recipe.final_learning_rate, patience=max(1000, recipe.iterations // 3),
-            min_improvement=1e-4, seed=seed, progress=progress, description=name,
+            min_improvement=1e-4, seed=seed, progress=progress, description=name, compile=compiled,
         )
         histories[name] = train(module, loss, starts.shape[0], settings)
         module.to("cpu").requires_grad_(False)
@@ -455,7 +459,7 @@ def run_learned_integrators(
             def ode_loss(index, solver=solver, interval=interval):
                 return torch.mean((solver(on_device[0], interval)[-1] - on_device[1]) ** 2)
 
-            fit(name, field, ode_loss, seed)
+            fit(name, field, ode_loss, seed, compiled=False)  # adaptive steps: no graph of fixed shape
             fields[name] = field
 
     sindy_steps: list[dict[str, Any]] = []

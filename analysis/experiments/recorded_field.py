@@ -183,13 +183,15 @@ def run_recorded_field(
     recipe: RecordedFieldRecipe | None = None,
     seeds: Sequence[int] = (0,),
     device: str | torch.device = "cpu",
+    compile: bool = False,
     progress: bool = True,
 ) -> RecordedFieldOutcome:
     """Run the learned-integrator experiment on a one-trajectory field dataset (a file or a read dataset) and,
     when ``output`` is given, write ``report.md``, ``results.json`` and ``convergence_grid.png`` there.
 
     ``seeds`` trains every MLP once per seed; ``device`` is where the MLPs train (the evaluation runs on the
-    CPU in float64). Raises ``ValueError`` before any training when the record is too short for the recipe.
+    CPU in float64); ``compile`` compiles each training iteration as one graph (``TrainingSettings.compile``).
+    Raises ``ValueError`` before any training when the record is too short for the recipe.
     """
     began = time.perf_counter()
     seeds = as_seeds("seeds", seeds)
@@ -247,7 +249,7 @@ def run_recorded_field(
                 settings = TrainingSettings(
                     iterations=recipe.iterations, learning_rate=recipe.learning_rate,
                     final_learning_rate=recipe.final_learning_rate, patience=max(1000, recipe.iterations // 3),
-                    min_improvement=1e-4, seed=seed, progress=progress, description=name,
+                    min_improvement=1e-4, seed=seed, progress=progress, description=name, compile=compile,
                 )
                 loss = embedded_loss(field, on_device[0], on_device[1][:, None], training_dt, schemes)
                 histories[name] = train(field, loss, starts.shape[0], settings)

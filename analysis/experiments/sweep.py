@@ -334,6 +334,7 @@ class _GroupTask:
     checkpoint: str | None
     device: str
     show_progress: bool
+    compile: bool = False
 
 
 def _system_and_reference(grid: SweepGrid):
@@ -396,7 +397,7 @@ def train_and_evaluate_group(task: _GroupTask) -> list[dict[str, Any]]:
                                  final_learning_rate=grid.final_learning_rate, batch_size=grid.batch_size,
                                  patience=grid.patience or grid.iterations, min_improvement=grid.min_improvement,
                                  seed=cell.seed, checkpoint_every=500, progress=task.show_progress,
-                                 description=f"training {label}") for cell in cells]
+                                 description=f"training {label}", compile=task.compile) for cell in cells]
     trained = Path(task.checkpoint + ".trained") if task.checkpoint else None
     if trained is not None and trained.exists():  # killed during the evaluation: the training is done
         saved = load_checkpoint(trained, ("ensemble", "histories"), "a trained ensemble", map_location=device)
@@ -916,7 +917,7 @@ def _fit_dict(fit: PowerLawFit | None) -> dict[str, Any] | None:
 def run_sweep(grid: SweepGrid = SweepGrid(), output: str | Path | None = None, *, extend: bool = False,
               overwrite: bool = False, backend: str = "local", workers: int | None = None,
               ray_address: str | None = None,
-              device: str = "cpu", show_progress: bool = True) -> SweepResult:
+              device: str = "cpu", compile: bool = False, show_progress: bool = True) -> SweepResult:
     """Run ``grid`` (default: the authors' sweep) and, with ``output``, keep every finished cell there and write
     the report, results.json and the figures.
 
@@ -925,7 +926,9 @@ def run_sweep(grid: SweepGrid = SweepGrid(), output: str | Path | None = None, *
     the rest; only when the shared settings agree) or ``overwrite`` (start over). ``backend`` "local" runs groups
     in this process (``workers=1``) or in a pool of ``workers`` processes (default: one per CPU core; one with
     ``device="cuda"``); "ray" sends them to a Ray cluster (``ray_address``, RAY_ADDRESS, or a local instance), one
-    CPU each, or one GPU each with ``device="cuda"``.
+    CPU each, or one GPU each with ``device="cuda"``. ``compile`` runs each ensemble's training iteration as one
+    compiled graph (``TrainingSettings.compile``; on CUDA a CUDA graph): the same results to round-off, after a
+    compile of about 10 s per group and process (docs: performance).
     Without ``output`` nothing is written and nothing resumes."""
     began = time.perf_counter()
     check_backend(backend, ray_address)  # before any work: the folder is not touched without a working backend
@@ -953,14 +956,14 @@ def run_sweep(grid: SweepGrid = SweepGrid(), output: str | Path | None = None, *
                      3 * 8.0 * (finest + 1) * d, "raise finest_dt or shorten t_final")
     folder = Path(output) if output is not None else None
     if folder is None:
-        return _run_cells(grid, None, backend, workers, ray_address, device, show_progress, began)
+        return _run_cells(grid, None, backend, workers, ray_address, device, compile, show_progress, began)
     with folder_lock(folder):  # one sweep at a time in a folder
         _prepare_folder(folder, grid, extend, overwrite)
-        return _run_cells(grid, folder, backend, workers, ray_address, device, show_progress, began)
+        return _run_cells(grid, folder, backend, workers, ray_address, device, compile, show_progress, began)
 
 
 def _run_cells(grid: SweepGrid, folder: Path | None, backend: str, workers: int, ray_address: str | None,
-               device: str, show_progress: bool, began: float) -> SweepResult:
+               device: str, compile: bool, show_progress: bool, began: float) -> SweepResult:
     """run_sweep's work: the cells not yet finished, in groups, on the backend; the result, written to ``folder``."""
     cells = grid.cells()
     finished: dict[str, dict[str, Any]] = {}
@@ -980,7 +983,7 @@ def _run_cells(grid: SweepGrid, folder: Path | None, backend: str, workers: int,
         baseline = baseline.get("true_field") if baseline else None
     in_process = backend == "local" and workers <= 1
     tasks: list[Any] = [_GroupTask(grid, group, str(folder / "checkpoints" / f"{_group_name(group)}.pt")
-                                   if folder is not None else None, device, show_progress and in_process)
+                                   if folder is not None else None, device, show_progress and in_process, compile)
                         for group in groups]
     if baseline is None:
         tasks.append(grid)

@@ -7,6 +7,8 @@ neural ODEs on torchdiffeq, and the training loop with its one- and S-step losse
     training.py  train (Adam, schedule, early stop, resumable), train_ensemble (M members at once, each as
                  train alone), TrainingSettings, TrainingHistory, embedded_loss, map_loss
     ensemble.py  EnsembleMLP (M MLPs stacked), EnsembleVectorField, ensemble_embedded_loss
+    training_step.py  one training iteration as tensors only (TrainingSettings.compile: one compiled graph, a
+                 CUDA graph on GPUs): adam_update, functional_loss, compile_iteration
     sindy.py     the SINDy baseline (PySINDy, optional): fit_sindy, SindyVectorField
 """
 

@@ -13,15 +13,18 @@ import dataclasses
 import math
 import os
 import time
+import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
 from dynlearn._checks import as_integer, as_learning_rate, as_number_in, as_positive_step
 from dynlearn._files import atomic_write, load_checkpoint, restore_random_state
+from dynlearn.fields.training_step import ADAM_BETAS, ADAM_EPSILON, adam_update, compile_iteration, functional_loss
 from dynlearn.integration.rollout import rollout, step
+from dynlearn.integration.step_plan import StepPlan, step_plan
 from dynlearn.integration.tableau import ButcherTableau
 from dynlearn.progress import progress as progress_display
 
@@ -30,8 +33,6 @@ __all__ = ["TrainingSettings", "TrainingHistory", "train", "train_ensemble", "em
 #: loss(indices) -> scalar; indices select a minibatch of samples, None means all of them.
 Loss = Callable[[torch.Tensor | None], torch.Tensor]
 
-#: Adam's constants (torch's defaults), used by :func:`train` (torch.optim.Adam) and :func:`train_ensemble` alike
-_BETA1, _BETA2, _EPSILON = 0.9, 0.999, 1e-8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +52,11 @@ class TrainingSettings:
             ``checkpoint``).
         progress: report progress (:mod:`dynlearn.progress`: a bar on a terminal, one line when done otherwise);
             description: its label.
+        compile: run each iteration (the loss, its gradient, Adam's step, the best parameters kept) as one graph
+            through ``torch.compile`` (:mod:`dynlearn.fields.training_step`; on CUDA a CUDA graph, replayed).
+            The same numbers as eager to round-off, after a compile of seconds to tens of seconds at the start;
+            worth it for thousands of iterations (docs: performance). The loss must reach the parameters through
+            the module, as :func:`embedded_loss` and the ensemble's loss do.
     """
 
     iterations: int = 3000
@@ -63,6 +69,7 @@ class TrainingSettings:
     checkpoint_every: int = 500
     progress: bool = True
     description: str = "training"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         for name in ("iterations", "patience", "checkpoint_every"):
@@ -72,6 +79,8 @@ class TrainingSettings:
         if self.batch_size is not None:
             as_integer("batch_size (or None: full batch)", self.batch_size)
         as_number_in("min_improvement", self.min_improvement, 0.0, 1.0)
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be True or False, got {self.compile!r}")
 
 
 @dataclasses.dataclass
@@ -112,7 +121,7 @@ def train(module: nn.Module, loss: Loss, n_samples: int, settings: TrainingSetti
     if not parameters:
         raise ValueError("the module has no trainable parameters")
     torch.manual_seed(settings.seed)
-    optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate, betas=(_BETA1, _BETA2), eps=_EPSILON)
+    optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate, betas=ADAM_BETAS, eps=ADAM_EPSILON)
     decay = (settings.final_learning_rate / settings.learning_rate) ** (1.0 / settings.iterations)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
     losses: list[float] = []
@@ -131,6 +140,10 @@ def train(module: nn.Module, loss: Loss, n_samples: int, settings: TrainingSetti
         start_iteration = len(losses)
         restore_random_state(saved["rng"])
 
+    compiled = None
+    if settings.compile:
+        minibatches = settings.batch_size is not None and settings.batch_size < n_samples
+        compiled = _CompiledIteration(module, loss, parameters, optimizer, best_state, minibatches)
     began = time.perf_counter()
     stopped_early = False
     bar = progress_display(range(start_iteration, settings.iterations), description=settings.description,
@@ -139,9 +152,15 @@ def train(module: nn.Module, loss: Loss, n_samples: int, settings: TrainingSetti
         index = None
         if settings.batch_size is not None and settings.batch_size < n_samples:
             index = torch.randint(n_samples, (settings.batch_size,))
-        optimizer.zero_grad(set_to_none=True)
-        value = loss(index)
-        if not torch.isfinite(value):
+        value = None
+        if compiled is not None:  # the loss, its gradient, the best parameters kept and Adam's step, as one graph
+            value = compiled(index, best_loss)
+            if value is None:  # torch.compile could not take it (it said why): eager from here
+                compiled = None
+        if value is None:
+            optimizer.zero_grad(set_to_none=True)
+            value = loss(index)
+        if not torch.isfinite(value):  # the compiled iteration left the parameters as they were
             raise FloatingPointError(
                 f"{settings.description}: the loss is {float(value.detach())} at iteration {iteration}; lower the learning rate "
                 f"(now {schedule.get_last_lr()[0]:.3g}) or check the data"
@@ -152,24 +171,96 @@ def train(module: nn.Module, loss: Loss, n_samples: int, settings: TrainingSetti
             best_iteration = iteration
         if current < best_loss:  # the parameters that gave this loss, before the step moves them
             best_loss = current
-            best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        value.backward()
-        optimizer.step()
-        schedule.step()
+            if compiled is None:  # (the compiled iteration kept them itself)
+                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        if compiled is None:
+            value.backward()
+            optimizer.step()
+            schedule.step()
+        else:  # the compiled iteration took Adam's step itself, which the schedule cannot see (it would warn)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler")
+                schedule.step()
         stopped_early = iteration - best_iteration >= settings.patience
         if iteration % 50 == 0 or stopped_early or iteration == settings.iterations - 1:  # the last one: a log's line
             bar.set_postfix(loss=f"{current:.3e}", best=f"{best_loss:.3e}",
                             **({"stopped": "early"} if stopped_early else {}))
         if path is not None and (iteration + 1) % settings.checkpoint_every == 0:
+            if compiled is not None:
+                best_state = compiled.best_state()
             _save(path, {"model": module.state_dict(), "optimizer": optimizer.state_dict(),
                          "schedule": schedule.state_dict(), "losses": losses, "best_loss": best_loss,
                          "best_iteration": best_iteration, "best_state": best_state, "rng": torch.get_rng_state()})
         if stopped_early:
             break
     bar.close()
-    module.load_state_dict(best_state)
+    module.load_state_dict(best_state if compiled is None else compiled.best_state())
     return TrainingHistory(losses=losses, best_loss=best_loss, best_iteration=best_iteration,
                            stopped_early=stopped_early, seconds=time.perf_counter() - began)
+
+
+class _CompiledIteration:
+    """:func:`train`'s iteration as one compiled graph (:mod:`dynlearn.fields.training_step`): the loss and its
+    gradient, the parameters kept where the loss beats the best, and torch's Adam step (torch's single-tensor
+    formula on the optimizer's own state, so a checkpoint resumes either way) at the schedule's current rate. A
+    non-finite loss leaves the parameters and moments as they were."""
+
+    def __init__(self, module: nn.Module, loss: Loss, parameters: list[torch.Tensor], optimizer: torch.optim.Adam,
+                 best_state: dict[str, torch.Tensor], minibatches: bool) -> None:
+        self.module, self.optimizer = module, optimizer
+        self.device = parameters[0].device
+        self.names = [name for name, p in module.named_parameters() if p.requires_grad]
+        example = torch.zeros(1, dtype=torch.long) if minibatches else None
+        evaluate = functional_loss(module, loss, (example,))
+        self.adam = []
+        for p in parameters:  # torch's initial Adam state, unless a checkpoint restored one
+            state = optimizer.state[p]
+            if not state:
+                state["step"] = torch.tensor(0.0, dtype=torch.get_default_dtype())
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            self.adam.append(state)
+        self.tensors = {"parameters": parameters, "best_parameters": [best_state[name].detach().clone().to(p)
+                                                                      for name, p in zip(self.names, parameters)],
+                        "first_moments": [s["exp_avg"] for s in self.adam],
+                        "second_moments": [s["exp_avg_sq"] for s in self.adam]}
+
+        def iteration(index: torch.Tensor | None, best_loss: torch.Tensor, step_size: torch.Tensor,
+                      correction: torch.Tensor, tensors: dict[str, list[torch.Tensor]]) -> torch.Tensor:
+            grads, value = torch.func.grad_and_value(lambda values_of: evaluate(values_of, index))(
+                tensors["parameters"])
+            finite = torch.isfinite(value)
+            improved = finite & (value < best_loss)
+            with torch.no_grad():
+                for best, p in zip(tensors["best_parameters"], tensors["parameters"]):
+                    best.copy_(torch.where(improved, p, best))
+            for p, grad, first, second in zip(tensors["parameters"], grads, tensors["first_moments"],
+                                              tensors["second_moments"]):
+                adam_update(p, grad, first, second, step_size, correction, finite)
+            return value.detach()
+
+        self.run = compile_iteration(iteration, self.device, [t for group in self.tensors.values() for t in group])
+
+    def __call__(self, index: torch.Tensor | None, best_loss: float) -> torch.Tensor | None:
+        """Run one iteration; None (with a warning, nothing changed) where torch.compile cannot take it."""
+        beta1, beta2 = ADAM_BETAS
+        step = float(self.adam[0]["step"]) + 1
+        rate = self.optimizer.param_groups[0]["lr"]
+        scalar = lambda value: torch.tensor(value, dtype=torch.float64, device=self.device)  # noqa: E731
+        value = self.run(None if index is None else index.to(self.device), scalar(best_loss),
+                         scalar(rate / (1 - beta1**step)), scalar((1 - beta2**step) ** 0.5), self.tensors)
+        if value is None:
+            return None
+        if bool(torch.isfinite(value)):
+            for state in self.adam:
+                state["step"] += 1
+        return value
+
+    def best_state(self) -> dict[str, torch.Tensor]:
+        """The module's state with the best parameters in place of the current ones (as the eager loop keeps it)."""
+        state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        state.update({name: best.clone() for name, best in zip(self.names, self.tensors["best_parameters"])})
+        return state
 
 
 def embedded_loss(
@@ -206,7 +297,8 @@ def embedded_loss(
         dt = dt.to(starts.device)
     else:
         dt = as_positive_step("dt", dt)
-    scheme_list = list(schemes)
+    # the plans resolved here, once: the loss then holds no lookup (what torch.compile traces, TrainingSettings.compile)
+    scheme_list = [step_plan(scheme) for scheme in schemes]
     if not scheme_list:
         raise ValueError("schemes is empty")
     if start_times is not None:
@@ -218,7 +310,7 @@ def embedded_loss(
         start_times = start_times.to(device=starts.device, dtype=torch.float64)
 
     def predict(x: torch.Tensor, t0: float | torch.Tensor, step_sizes: float | torch.Tensor,
-                scheme: str | ButcherTableau) -> torch.Tensor:
+                scheme: StepPlan) -> torch.Tensor:
         if isinstance(step_sizes, torch.Tensor) and step_sizes.ndim == 2:  # a step of its own before each target
             predictions, t = [], t0
             for s in range(steps):
@@ -256,6 +348,10 @@ def map_loss(model: Callable[[torch.Tensor], torch.Tensor], starts: torch.Tensor
 
 
 
+#: the ensemble trainer's state tensors that an iteration updates in place (besides the parameters)
+_ADAM_STATE = ("first_moments", "second_moments", "best_parameters", "steps", "rate", "decay")
+
+
 def _member_view(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """(M,) -> (M, 1, ..., 1), broadcastable against a stacked parameter ``like``."""
     return values.to(device=like.device, dtype=like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
@@ -276,7 +372,8 @@ def train_ensemble(ensemble: nn.Module, loss: Callable[[torch.Tensor | None], to
     round-off: the batched products sum in another order).
 
     ``checkpoint`` (a file, rewritten atomically every ``checkpoint_every`` iterations of the first settings): an
-    existing one is resumed from, and the resumed run equals an uninterrupted one. Returns one history per member;
+    existing one is resumed from, and the resumed run equals an uninterrupted one. The first settings' ``compile``
+    runs every iteration of the ensemble as one compiled graph (:attr:`TrainingSettings.compile`). Returns one history per member;
     ``seconds`` is the ensemble's wall time, shared by its members; a member whose loss stopped being finite has
     ``failure`` set and keeps its best parameters.
     """
@@ -318,8 +415,11 @@ def train_ensemble(ensemble: nn.Module, loss: Callable[[torch.Tensor | None], to
         for generator, generator_state in zip(generators, saved["generators"]):
             generator.set_state(generator_state.to("cpu", torch.uint8))
         state = saved["state"]
-        for key in ("steps", "rate", "decay"):
-            state[key] = state[key].cpu()
+
+    device = parameters[0].device
+    for key in ("steps", "rate", "decay"):  # Adam's per-member counts and rates live with the parameters
+        state[key] = state[key].to(device)
+    run = _ensemble_iteration(ensemble, loss, parameters, state, members, first.compile)
 
     began = time.perf_counter()
     bar = progress_display(range(state["iteration"], max(limits)), description=first.description,
@@ -339,16 +439,15 @@ def train_ensemble(ensemble: nn.Module, loss: Callable[[torch.Tensor | None], to
                 else:  # a stopped member's draws are not used; its generator stays where it stopped
                     row = torch.zeros(batches[m], dtype=torch.long)
                 rows.append(torch.cat([row, row.new_full((width - row.numel(),), -1)]))
-            index = torch.stack(rows).to(parameters[0].device)
-        for p in parameters:
-            p.grad = None
-        values = loss(index)
-        current = values.detach().cpu().tolist()
-        improved = [False] * members
+            index = torch.stack(rows).to(device)
+        # the loss, its gradient, the best parameters kept and Adam's step, for every active member at once
+        values = run(index, torch.tensor(active, device=device),
+                     torch.tensor(state["best_loss"], dtype=torch.float64, device=device))
+        current = values.cpu().tolist()
         for m in range(members):
             if not active[m]:
                 continue
-            if not math.isfinite(current[m]):
+            if not math.isfinite(current[m]):  # the iteration left it as it was
                 state["failure"][m] = (f"the loss is {current[m]} at iteration {iteration}; lower the learning rate "
                                        f"(now {float(state['rate'][m]):.3g}) or check the data")
                 active[m] = False
@@ -356,22 +455,11 @@ def train_ensemble(ensemble: nn.Module, loss: Callable[[torch.Tensor | None], to
             state["losses"][m].append(current[m])
             if current[m] < state["best_loss"][m] * (1 - per_member[m].min_improvement):
                 state["best_iteration"][m] = iteration
-            if current[m] < state["best_loss"][m]:
-                state["best_loss"][m], improved[m] = current[m], True
-        with torch.no_grad():
-            if any(improved):  # the parameters that gave the best loss, before the step moves them
-                chosen = torch.tensor(improved)
-                for best, p in zip(state["best_parameters"], parameters):
-                    best.copy_(torch.where(_member_view(chosen, p).bool(), p, best))
-        stepping = torch.tensor(active)
-        if bool(stepping.any()):
-            torch.where(stepping.to(values.device), values, torch.zeros_like(values)).sum().backward()
-            _adam_step(parameters, state, stepping)
-        for m in range(members):
-            if active[m]:
-                state["stopped_early"][m] = iteration - state["best_iteration"][m] >= per_member[m].patience
-                if state["stopped_early"][m] or iteration + 1 >= limits[m]:
-                    active[m] = False
+            if current[m] < state["best_loss"][m]:  # the iteration kept the parameters that gave it
+                state["best_loss"][m] = current[m]
+            state["stopped_early"][m] = iteration - state["best_iteration"][m] >= per_member[m].patience
+            if state["stopped_early"][m] or iteration + 1 >= limits[m]:
+                active[m] = False
         state["iteration"] = iteration + 1
         if iteration % 50 == 0 or not any(active):
             finite = [b for b in state["best_loss"] if math.isfinite(b)]
@@ -391,27 +479,74 @@ def train_ensemble(ensemble: nn.Module, loss: Callable[[torch.Tensor | None], to
                             seconds=seconds, failure=state["failure"][m]) for m in range(members)]
 
 
-def _adam_step(parameters: list[torch.Tensor], state: dict, stepping: torch.Tensor) -> None:
-    """One Adam update of the members in ``stepping`` (M,) bool, each with its own step count and rate; torch's
-    single-tensor Adam, member by member: m <- lerp(m, g, 1 - b1), v <- b2 v + (1 - b2) g^2,
-    p <- p - (rate / (1 - b1^k)) m / (sqrt(v) / sqrt(1 - b2^k) + eps). Then each stepping member's rate decays."""
-    state["steps"] = torch.where(stepping, state["steps"] + 1, state["steps"])
-    steps = state["steps"]
-    step_size = state["rate"] / (1 - _BETA1**steps)
-    correction = torch.sqrt(1 - _BETA2**steps)
-    everyone = bool(stepping.all())
+def _ensemble_iteration(ensemble: nn.Module, loss: Callable[[torch.Tensor | None], torch.Tensor],
+                        parameters: list[torch.Tensor], state: dict, members: int,
+                        compiled: bool) -> Callable[..., torch.Tensor]:
+    """One iteration of :func:`train_ensemble` as a function of tensors: ``(index (M, B) or None, active (M,) bool,
+    best_loss (M,) float64) -> member losses (M,)``. It differentiates the active members' finite losses, keeps the
+    parameters of every member whose loss beat its best (before they move), and takes Adam's step of every member
+    that steps; no Python decision depends on a value, so ``compiled`` makes it one graph
+    (:mod:`dynlearn.fields.training_step`; eager where torch cannot compile it, with a warning)."""
+
+    def eager_gradients(index, active, parameters):
+        values = loss(index)
+        stepping = active & torch.isfinite(values.detach())
+        selected = torch.where(stepping, values, torch.zeros_like(values)).sum()
+        return values.detach(), torch.autograd.grad(selected, parameters, allow_unused=True)
+
+    def functional_gradients(index, active, parameters):
+        def objective(values_of):
+            values = evaluate(values_of, index)
+            stepping = active & torch.isfinite(values.detach())
+            return torch.where(stepping, values, torch.zeros_like(values)).sum(), values.detach()
+
+        grads, values = torch.func.grad(objective, has_aux=True)(parameters)
+        return values, grads
+
+    def iteration(index: torch.Tensor | None, active: torch.Tensor, best_loss: torch.Tensor,
+                  tensors: dict[str, Any], gradients: Callable = eager_gradients) -> torch.Tensor:
+        values, grads = gradients(index, active, tensors["parameters"])
+        stepping = active & torch.isfinite(values)
+        improved = stepping & (values < best_loss)
+        with torch.no_grad():
+            for best, p in zip(tensors["best_parameters"], tensors["parameters"]):  # what gave the best loss
+                best.copy_(torch.where(_member_view(improved, p).bool(), p, best))
+        _adam_step(grads, tensors, stepping)
+        return values
+
+    # the tensors it updates, as an argument (not a closure): what the compiled code guards on stays small
+    tensors = {"parameters": parameters, **{key: state[key] for key in _ADAM_STATE}}
+    if not compiled:
+        return lambda index, active, best_loss: iteration(index, active, best_loss, tensors)
+    device = parameters[0].device
+    evaluate = functional_loss(ensemble, loss, (torch.zeros(members, 1, dtype=torch.long, device=device),))
+    updated = [t for value in tensors.values() for t in (value if isinstance(value, list) else [value])]
+    one_graph = compile_iteration(iteration, device, updated)
+    runner = [lambda index, active, best_loss: one_graph(index, active, best_loss, tensors, functional_gradients)]
+
+    def run(index: torch.Tensor | None, active: torch.Tensor, best_loss: torch.Tensor) -> torch.Tensor:
+        values = runner[0](index, active, best_loss)
+        if values is None:  # torch.compile could not take it (it said why): eager from here
+            runner[0] = lambda index, active, best_loss: iteration(index, active, best_loss, tensors)
+            values = runner[0](index, active, best_loss)
+        return values
+
+    return run
+
+
+def _adam_step(grads: Sequence[torch.Tensor | None], tensors: dict[str, Any], stepping: torch.Tensor) -> None:
+    """One Adam update (:func:`~dynlearn.fields.training_step.adam_update`) of the members in ``stepping`` (M,)
+    bool, each with its own step count k and rate: torch's single-tensor Adam, member by member, step size
+    rate / (1 - b1^k) and correction sqrt(1 - b2^k). Then each stepping member's rate decays. In place (the
+    tensors keep their storage, which a CUDA graph needs)."""
+    beta1, beta2 = ADAM_BETAS
+    steps, rate = tensors["steps"], tensors["rate"]
     with torch.no_grad():
-        for p, first, second in zip(parameters, state["first_moments"], state["second_moments"]):
-            grad = p.grad if p.grad is not None else torch.zeros_like(p)
-            mask = None if everyone else _member_view(stepping, p).bool()
-            new_first = first.lerp(grad, 1 - _BETA1)
-            new_second = (second * _BETA2).addcmul_(grad, grad, value=1 - _BETA2)
-            update = new_first / ((new_second.sqrt() / _member_view(correction, p)).add_(_EPSILON))
-            update = update * _member_view(step_size, p)
-            if mask is None:
-                first.copy_(new_first), second.copy_(new_second), p.sub_(update)
-            else:
-                first.copy_(torch.where(mask, new_first, first))
-                second.copy_(torch.where(mask, new_second, second))
-                p.sub_(torch.where(mask, update, torch.zeros_like(update)))
-    state["rate"] = torch.where(stepping, state["rate"] * state["decay"], state["rate"])
+        steps.copy_(torch.where(stepping, steps + 1, steps))
+        step_size = rate / (1 - beta1**steps)
+        correction = torch.sqrt(1 - beta2**steps)
+        for p, grad, first, second in zip(tensors["parameters"], grads, tensors["first_moments"],
+                                          tensors["second_moments"]):
+            adam_update(p, grad if grad is not None else torch.zeros_like(p), first, second,
+                        _member_view(step_size, p), _member_view(correction, p), _member_view(stepping, p).bool())
+        rate.copy_(torch.where(stepping, rate * tensors["decay"], rate))

@@ -90,7 +90,7 @@ def step(
     t: float | torch.Tensor,
     x: torch.Tensor,
     dt: StepSize,
-    scheme: str | ButcherTableau = "rk4",
+    scheme: str | ButcherTableau | StepPlan = "rk4",
 ) -> torch.Tensor:
     """One explicit Runge-Kutta step of dx/dt = f(t, x): returns x(t + dt), shaped like ``x``.
 
@@ -106,7 +106,8 @@ def step(
             element along the first axis of ``x`` and broadcast over the rest: element b steps by dt[b]
             (irregularly sampled data, each pair its own step). Equal, to round-off, to stepping each element
             alone with its scalar dt; differentiable with respect to such a dt.
-        scheme: a registered name (see :func:`dynlearn.available_tableaus`) or a :class:`ButcherTableau`.
+        scheme: a registered name (see :func:`dynlearn.available_tableaus`), a :class:`ButcherTableau` or its
+            :class:`~dynlearn.integration.step_plan.StepPlan`.
 
     Differentiable with respect to ``x`` and to the parameters ``f`` closes over.
     """
@@ -156,7 +157,7 @@ def rollout(
     t0: float,
     dt: StepSize,
     n_steps: int,
-    scheme: str | ButcherTableau = "rk4",
+    scheme: str | ButcherTableau | StepPlan = "rk4",
     *,
     checkpoint_every: int | None = None,
     allow_nonfinite: bool = False,
@@ -176,8 +177,8 @@ def rollout(
             b is then integrated on its own grid t0 + k dt[b], and ``f`` gets a ``(batch,)`` tensor of stage
             times (equal, to round-off, to one rollout per element; not combined with ``cuda_graph``,
             ``compile`` or ``checkpoint_every``).
-        scheme: a registered name (``"rk4"`` is the classic method; ``dynlearn.available_tableaus()`` lists all)
-            or a :class:`ButcherTableau`.
+        scheme: a registered name (``"rk4"`` is the classic method; ``dynlearn.available_tableaus()`` lists all),
+            a :class:`ButcherTableau` or its :class:`~dynlearn.integration.step_plan.StepPlan`.
         checkpoint_every: if given, recompute the intermediate activations of each segment of this many
             steps during the backward pass instead of storing them (``torch.utils.checkpoint``). Memory for
             autograd then grows with one segment, not with the whole rollout; the returned trajectory itself

@@ -235,7 +235,10 @@ def _plan(tableau: ButcherTableau) -> StepPlan:
                     _advance_traced_checked=functions["traced checked"][0])
 
 
-def step_plan(scheme: str | ButcherTableau) -> StepPlan:
+def step_plan(scheme: str | ButcherTableau | StepPlan) -> StepPlan:
     """The plan of one fixed step of ``scheme`` (a registered name or a :class:`ButcherTableau`), built once
-    per tableau. An implicit scheme raises a ValueError (fixed steps are explicit here)."""
+    per tableau; a plan is returned as it is (what code traced by ``torch.compile`` passes, as the cache behind
+    this function cannot be traced). An implicit scheme raises a ValueError (fixed steps are explicit here)."""
+    if isinstance(scheme, StepPlan):
+        return scheme
     return _plan(get_tableau(scheme))
