@@ -46,21 +46,24 @@ def _assert_same_training(eager, compiled) -> None:
         torch.testing.assert_close(ours, reference, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("batch_size", [16, None])
-def test_a_compiled_training_is_the_eager_one_in_float64(batch_size):
-    """Two schemes summed, minibatches or the full batch, an early stop: the same losses, the same stop, the same
-    best parameters restored; every iteration (its own learning rate and step count) runs the one compilation."""
+@pytest.mark.parametrize("batch_size, irregular", [(16, False), (None, True)])
+def test_a_compiled_training_is_the_eager_one_in_float64(batch_size, irregular, recwarn):
+    """Two schemes summed, minibatches or the full batch, one dt or a dt per pair (irregular samples), an early
+    stop: the same losses, the same stop, the same best parameters restored; every iteration (its own learning
+    rate and step count) runs the one compilation, never the eager fallback."""
     dynamo = pytest.importorskip("torch._dynamo")
     starts, successors = _pairs(0.1, 8.0)
+    dt = 0.1 * (1 + 0.2 * torch.rand(starts.shape[0], dtype=torch.float64)) if irregular else 0.1
     runs = []
     for compile in (False, True):
         field = _field()
-        loss = embedded_loss(field, starts, successors[:, None], 0.1, ("midpoint", "rk4"))
+        loss = embedded_loss(field, starts, successors[:, None], dt, ("midpoint", "rk4"))
         settings = TrainingSettings(iterations=80, batch_size=batch_size, learning_rate=0.05, patience=25,
                                     progress=False, compile=compile)
         with dynamo.config.patch(recompile_limit=1, fail_on_recompile_limit_hit=True):  # one compilation
             runs.append((field, train(field, loss, starts.shape[0], settings)))
     _assert_same_training(*runs)
+    assert not [w for w in recwarn if "cannot take this training iteration" in str(w.message)]
 
 
 def test_a_compiled_ensemble_is_the_eager_one_member_by_member():

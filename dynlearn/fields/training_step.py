@@ -7,8 +7,9 @@ tensors, with no Python decision that depends on a value, ``torch.compile`` make
 (``fullgraph``): the forward, the backward (through :func:`torch.func.grad_and_value` over the module's
 parameters) and the update, which Inductor fuses. On a CUDA device the graph is compiled with
 ``mode="reduce-overhead"``: captured once as a CUDA graph and replayed, one launch per iteration. The trainers
-switch it on with ``TrainingSettings(compile=True)``; the eager path runs the same update, so the two agree to
-round-off (float64: 1e-12, tested).
+switch it on with ``TrainingSettings(compile=True)``; the eager paths take the same step (the ensemble's eager
+iteration is this function run eagerly; ``train``'s is ``torch.optim.Adam``, whose formula this is), so the two
+agree to round-off (float64: 1e-12, tested).
 
 What the compiled iteration depends on, and so what recompiles it: the loss (its code and the tensors it closes
 over: their shapes and dtypes), the parameters' shapes, whether the iteration is full-batch, the device. Not the
@@ -134,7 +135,7 @@ def compile_iteration(iteration: Callable[..., torch.Tensor], device: torch.devi
         try:
             value = compiled(*arguments)
         except torch._dynamo.exc.TorchDynamoException as error:
-            reason = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+            reason = _reason(error)
             warnings.warn(f"compile=True: torch.compile cannot take this training iteration as one graph ({reason}); "
                           "training eagerly", stacklevel=3)
             return None
@@ -142,3 +143,13 @@ def compile_iteration(iteration: Callable[..., torch.Tensor], device: torch.devi
         return value
 
     return run
+
+
+def _reason(error: Exception) -> str:
+    """The line of torch's compile error that says what stopped it (its cause or explanation, else its first)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for marker in ("Caused by:", "Explanation:"):
+        found = next((line for line in lines if line.startswith(marker)), None)
+        if found:
+            return found[:240]
+    return lines[0][:240] if lines else type(error).__name__
