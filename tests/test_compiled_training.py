@@ -18,6 +18,7 @@ from dynlearn.fields import MLP, NeuralVectorField, TrainingSettings, embedded_l
 from dynlearn.fields.ensemble import EnsembleMLP, ensemble_embedded_loss
 from dynlearn.fields import training
 from dynlearn.fields.training import train_ensemble
+from dynlearn.integration import rollout, step_plan
 from dynlearn.systems import make_system
 
 PENDULUM = make_system("pendulum", gravity=9.81, length=1.0)
@@ -104,12 +105,12 @@ def test_a_compiled_ensemble_is_the_eager_one_member_by_member():
 def test_a_compiled_checkpoint_resumes_eagerly_to_the_uninterrupted_training(tmp_path, monkeypatch):
     """Adam's state lives in the optimizer either way: a compiled training killed right after its checkpoint at
     iteration 30, resumed eagerly, ends where 60 eager iterations end."""
-    starts, successors = _pairs(0.1, 4.0)
+    starts, successors = _pairs(0.1, 8.0)
 
-    def run(compile: bool, path):
+    def run(compile: bool, path):  # the float64 test's training (its compiled graph, from Inductor's cache)
         field = _field()
-        loss = embedded_loss(field, starts, successors[:, None], 0.1, ("rk4",))
-        settings = TrainingSettings(iterations=60, batch_size=8, checkpoint_every=30, progress=False, compile=compile)
+        loss = embedded_loss(field, starts, successors[:, None], 0.1, ("midpoint", "rk4"))
+        settings = TrainingSettings(iterations=60, batch_size=16, checkpoint_every=30, progress=False, compile=compile)
         return field, train(field, loss, starts.shape[0], settings, checkpoint=path)
 
     path = tmp_path / "field.pt"
@@ -155,15 +156,17 @@ def test_a_loss_that_holds_a_parameter_is_refused_and_one_torch_cannot_compile_t
 
 
 def test_a_compiled_sweep_gives_the_eager_sweep_and_compiles_each_group_once(tmp_path):
-    """Two groups (Euler, RK4) of two steps each in one process, torch's recompile limit lowered to 1 and made an
-    error: every iteration, at its own learning rate and step counts (tensors, not constants), runs the group's one
-    compilation; the cells equal the eager sweep's."""
+    """Two groups (two seeds, one training each) in one process, torch's recompile limit lowered to 1 and made an
+    error: every iteration, at its own learning rate and step counts (tensors, not constants), runs its group's one
+    compilation (each group its own cache; the second one's graph from Inductor's cache); the cells equal the eager
+    sweep's."""
     dynamo = pytest.importorskip("torch._dynamo")
-    grid = SweepGrid(training_dts=(0.2, 0.1), training_schemes=(("euler",), ("rk4",)), seeds=(0,),
-                     training_times=(4.0,), t_final=0.8, iterations=60, widths=(12,))
+    grid = SweepGrid(training_dts=(0.2,), training_schemes=(("euler",),), seeds=(0, 1), training_times=(4.0,),
+                     t_final=0.8, iterations=60, widths=(12,), group_size=1)
     eager = run_sweep(grid, workers=1, show_progress=False)
     with dynamo.config.patch(recompile_limit=1, fail_on_recompile_limit_hit=True):
         compiled = run_sweep(grid, workers=1, compile=True, show_progress=False)
+    assert len(compiled.cells) == 2
     for a, b in zip(eager.cells, compiled.cells):
         assert a["key"] == b["key"]
         assert math.isclose(a["training"]["best_loss"], b["training"]["best_loss"], rel_tol=1e-10)
@@ -206,3 +209,16 @@ def test_on_cuda_the_compiled_iteration_is_a_cuda_graph_and_trains_as_eager():
     for ours, reference in zip(ensembles[1][0].parameters(), ensembles[0][0].parameters()):
         torch.testing.assert_close(ours, reference, rtol=0, atol=1e-12)
     assert counters["inductor"]["cudagraph_skips"] == 0
+
+
+def test_a_step_per_element_is_still_checked_inside_a_compiled_graph():
+    """Traced by torch.compile (as a compiled iteration traces its loss), rollout cannot branch on the steps'
+    values; a bad step still fails, as an assertion of the graph that names the argument."""
+    plan = step_plan("rk4")
+    compiled = torch.compile(lambda x, dt: rollout(lambda t, y: -y, x, 0.0, dt, 3, plan, allow_nonfinite=True),
+                             fullgraph=True)
+    x = torch.ones(4, 2, dtype=torch.float64)
+    good = torch.full((4,), 0.1, dtype=torch.float64)
+    torch.testing.assert_close(compiled(x, good), rollout(lambda t, y: -y, x, 0.0, good, 3), rtol=0, atol=1e-15)
+    with pytest.raises(RuntimeError, match="dt must hold finite step sizes > 0"):
+        compiled(x, torch.tensor([0.1, -1.0, 0.1, 0.1], dtype=torch.float64))

@@ -45,7 +45,9 @@ def _time_per_element(name: str, t: object, x: torch.Tensor) -> torch.Tensor | N
         raise ValueError(f"{name} must be a number or a real tensor of shape (batch,) = "
                          f"({x.shape[0] if x.ndim else '-'},) for a state of shape {tuple(x.shape)}, got shape "
                          f"{tuple(t.shape)}")
-    if not torch.compiler.is_compiling() and not bool(torch.isfinite(t).all()):  # (see _step_per_element)
+    if torch.compiler.is_compiling():  # (see _step_per_element)
+        torch._assert_async(torch.isfinite(t).all(), f"{name} must hold finite times")
+    elif not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} must hold finite times")
     return t.to(device=x.device, dtype=torch.float64)
 
@@ -71,9 +73,11 @@ def _step_per_element(name: str, dt: object, x: torch.Tensor) -> torch.Tensor | 
                          f"for a state of shape {tuple(x.shape)}, got shape {tuple(dt.shape)}")
     if dt.is_complex() or not dt.is_floating_point():
         raise ValueError(f"{name} must hold real floating-point step sizes, got dtype {dt.dtype}")
-    # the values are checked eagerly; a graph traced by torch.compile cannot branch on them, so there (a compiled
-    # training iteration: embedded_loss checked its steps when it was built) the check is left to the caller
-    if not torch.compiler.is_compiling() and (not bool(torch.isfinite(dt).all()) or not bool((dt > 0).all())):
+    # a graph traced by torch.compile (a compiled training iteration) cannot branch on values: there the check is
+    # an assertion inside the graph (a RuntimeError with this message), eagerly a ValueError with the values
+    if torch.compiler.is_compiling():
+        torch._assert_async((torch.isfinite(dt) & (dt > 0)).all(), f"{name} must hold finite step sizes > 0")
+    elif not bool(torch.isfinite(dt).all()) or not bool((dt > 0).all()):
         raise ValueError(f"{name} must hold finite step sizes > 0, got values from {float(dt.min()):.6g} to "
                          f"{float(dt.max()):.6g}")
     return dt.to(x.device)
