@@ -1,8 +1,8 @@
 """TrainingSettings(compile=True): each iteration (loss, gradient, Adam's step, the best parameters kept) as one
 compiled graph. The same training as eager to round-off in float64 (parameters, every loss, where it stops, a member
 that fails), one compilation per training whatever the learning rate and step count (a sweep's groups too),
-checkpoints that resume in either mode, a clear refusal of a loss that hides a parameter, and an eager fallback (with a warning) where torch
-cannot compile the loss whole. Networks are narrow and runs short: the laws do not depend on the size, and the
+checkpoints that resume in either mode, a clear refusal of a loss that hides a parameter, and an eager fallback
+(with a warning) where torch cannot compile the loss whole. Networks are narrow and runs short: the laws do not depend on the size, and the
 compile time does."""
 
 from __future__ import annotations
@@ -59,11 +59,12 @@ def test_a_compiled_training_is_the_eager_one_in_float64(batch_size, irregular, 
     for compile in (False, True):
         field = _field()
         loss = embedded_loss(field, starts, successors[:, None], dt, ("midpoint", "rk4"))
-        settings = TrainingSettings(iterations=80, batch_size=batch_size, learning_rate=0.05, patience=25,
-                                    progress=False, compile=compile)
+        settings = TrainingSettings(iterations=80, batch_size=batch_size, learning_rate=0.05, patience=10,
+                                    min_improvement=0.2, progress=False, compile=compile)
         with dynamo.config.patch(recompile_limit=1, fail_on_recompile_limit_hit=True):  # one compilation
             runs.append((field, train(field, loss, starts.shape[0], settings)))
     _assert_same_training(*runs)
+    assert runs[1][1].stopped_early and runs[1][1].iterations < 80
     assert not [w for w in recwarn if "cannot take this training iteration" in str(w.message)]
 
 
