@@ -225,8 +225,9 @@ class _CompiledIteration:
                         "first_moments": [s["exp_avg"] for s in self.adam],
                         "second_moments": [s["exp_avg_sq"] for s in self.adam]}
 
-        def iteration(index: torch.Tensor | None, best_loss: torch.Tensor, step_size: torch.Tensor,
-                      correction: torch.Tensor, tensors: dict[str, list[torch.Tensor]]) -> torch.Tensor:
+        def iteration(index: torch.Tensor | None, scalars: torch.Tensor,
+                      tensors: dict[str, list[torch.Tensor]]) -> torch.Tensor:
+            best_loss, step_size, correction = scalars.unbind()  # one transfer to the device an iteration
             grads, value = torch.func.grad_and_value(lambda values_of: evaluate(values_of, index))(
                 tensors["parameters"])
             finite = torch.isfinite(value)
@@ -246,9 +247,9 @@ class _CompiledIteration:
         beta1, beta2 = ADAM_BETAS
         step = float(self.adam[0]["step"]) + 1
         rate = self.optimizer.param_groups[0]["lr"]
-        scalar = lambda value: torch.tensor(value, dtype=torch.float64, device=self.device)  # noqa: E731
-        value = self.run(None if index is None else index.to(self.device), scalar(best_loss),
-                         scalar(rate / (1 - beta1**step)), scalar((1 - beta2**step) ** 0.5), self.tensors)
+        scalars = torch.tensor([best_loss, rate / (1 - beta1**step), (1 - beta2**step) ** 0.5], dtype=torch.float64,
+                               device=self.device)
+        value = self.run(None if index is None else index.to(self.device), scalars, self.tensors)
         if value is None:
             return None
         if bool(torch.isfinite(value)):
@@ -419,7 +420,7 @@ def train_ensemble(ensemble: nn.Module, loss: Callable[[torch.Tensor | None], to
     device = parameters[0].device
     for key in ("steps", "rate", "decay"):  # Adam's per-member counts and rates live with the parameters
         state[key] = state[key].to(device)
-    run = _ensemble_iteration(ensemble, loss, parameters, state, members, first.compile)
+    run, deactivate = _ensemble_iteration(ensemble, loss, parameters, state, members, first.compile)
 
     began = time.perf_counter()
     bar = progress_display(range(state["iteration"], max(limits)), description=first.description,
@@ -441,9 +442,9 @@ def train_ensemble(ensemble: nn.Module, loss: Callable[[torch.Tensor | None], to
                 rows.append(torch.cat([row, row.new_full((width - row.numel(),), -1)]))
             index = torch.stack(rows).to(device)
         # the loss, its gradient, the best parameters kept and Adam's step, for every active member at once
-        values = run(index, torch.tensor(active, device=device),
-                     torch.tensor(state["best_loss"], dtype=torch.float64, device=device))
+        values = run(index)
         current = values.cpu().tolist()
+        was_active = list(active)
         for m in range(members):
             if not active[m]:
                 continue
@@ -460,6 +461,8 @@ def train_ensemble(ensemble: nn.Module, loss: Callable[[torch.Tensor | None], to
             state["stopped_early"][m] = iteration - state["best_iteration"][m] >= per_member[m].patience
             if state["stopped_early"][m] or iteration + 1 >= limits[m]:
                 active[m] = False
+        if active != was_active:
+            deactivate(active)
         state["iteration"] = iteration + 1
         if iteration % 50 == 0 or not any(active):
             finite = [b for b in state["best_loss"] if math.isfinite(b)]
@@ -481,12 +484,14 @@ def train_ensemble(ensemble: nn.Module, loss: Callable[[torch.Tensor | None], to
 
 def _ensemble_iteration(ensemble: nn.Module, loss: Callable[[torch.Tensor | None], torch.Tensor],
                         parameters: list[torch.Tensor], state: dict, members: int,
-                        compiled: bool) -> Callable[..., torch.Tensor]:
-    """One iteration of :func:`train_ensemble` as a function of tensors: ``(index (M, B) or None, active (M,) bool,
-    best_loss (M,) float64) -> member losses (M,)``. It differentiates the active members' finite losses, keeps the
-    parameters of every member whose loss beat its best (before they move), and takes Adam's step of every member
-    that steps; no Python decision depends on a value, so ``compiled`` makes it one graph
-    (:mod:`dynlearn.fields.training_step`; eager where torch cannot compile it, with a warning)."""
+                        compiled: bool) -> tuple[Callable[..., torch.Tensor], Callable[[list[bool]], None]]:
+    """One iteration of :func:`train_ensemble` as a function of tensors, ``index (M, B) or None -> member losses
+    (M,)``, and the call that tells it which members still train. It differentiates the active members' finite
+    losses, keeps the parameters of every member whose loss beat its best (before they move), and takes Adam's
+    step of every member that steps; no Python decision depends on a value, so ``compiled`` makes it one graph
+    (:mod:`dynlearn.fields.training_step`; eager where torch cannot compile it, with a warning). The active members
+    and the best losses live on the device beside the parameters (derived from ``state``'s lists, which the
+    trainer keeps for the history), so an iteration sends only its minibatch there."""
 
     def eager_gradients(index, active, parameters):
         values = loss(index)
@@ -503,35 +508,43 @@ def _ensemble_iteration(ensemble: nn.Module, loss: Callable[[torch.Tensor | None
         grads, values = torch.func.grad(objective, has_aux=True)(parameters)
         return values, grads
 
-    def iteration(index: torch.Tensor | None, active: torch.Tensor, best_loss: torch.Tensor,
-                  tensors: dict[str, Any], gradients: Callable = eager_gradients) -> torch.Tensor:
+    def iteration(index: torch.Tensor | None, tensors: dict[str, Any],
+                  gradients: Callable = eager_gradients) -> torch.Tensor:
+        active, best_loss = tensors["active"], tensors["best_loss"]
         values, grads = gradients(index, active, tensors["parameters"])
         stepping = active & torch.isfinite(values)
         improved = stepping & (values < best_loss)
         with torch.no_grad():
             for best, p in zip(tensors["best_parameters"], tensors["parameters"]):  # what gave the best loss
                 best.copy_(torch.where(_member_view(improved, p).bool(), p, best))
+            best_loss.copy_(torch.where(improved, values.to(best_loss.dtype), best_loss))
         _adam_step(grads, tensors, stepping)
         return values
 
-    # the tensors it updates, as an argument (not a closure): what the compiled code guards on stays small
-    tensors = {"parameters": parameters, **{key: state[key] for key in _ADAM_STATE}}
-    if not compiled:
-        return lambda index, active, best_loss: iteration(index, active, best_loss, tensors)
     device = parameters[0].device
+    # the tensors it updates, as an argument (not a closure): what the compiled code guards on stays small
+    tensors = {"parameters": parameters, **{key: state[key] for key in _ADAM_STATE},
+               "active": torch.tensor(state["active"], device=device),
+               "best_loss": torch.tensor(state["best_loss"], dtype=torch.float64, device=device)}
+
+    def deactivate(active: list[bool]) -> None:
+        tensors["active"].copy_(torch.tensor(active))
+
+    if not compiled:
+        return (lambda index: iteration(index, tensors)), deactivate
     evaluate = functional_loss(ensemble, loss, (torch.zeros(members, 1, dtype=torch.long, device=device),))
     updated = [t for value in tensors.values() for t in (value if isinstance(value, list) else [value])]
     one_graph = compile_iteration(iteration, device, updated)
-    runner = [lambda index, active, best_loss: one_graph(index, active, best_loss, tensors, functional_gradients)]
+    runner = [lambda index: one_graph(index, tensors, functional_gradients)]
 
-    def run(index: torch.Tensor | None, active: torch.Tensor, best_loss: torch.Tensor) -> torch.Tensor:
-        values = runner[0](index, active, best_loss)
+    def run(index: torch.Tensor | None) -> torch.Tensor:
+        values = runner[0](index)
         if values is None:  # torch.compile could not take it (it said why): eager from here
-            runner[0] = lambda index, active, best_loss: iteration(index, active, best_loss, tensors)
-            values = runner[0](index, active, best_loss)
+            runner[0] = lambda index: iteration(index, tensors)
+            values = runner[0](index)
         return values
 
-    return run
+    return run, deactivate
 
 
 def _adam_step(grads: Sequence[torch.Tensor | None], tensors: dict[str, Any], stepping: torch.Tensor) -> None:
