@@ -348,7 +348,7 @@ def run_learned_integrators(
     finite-difference derivatives; refitted at other sampling steps to show how its error depends on the step);
     ``device`` is where training runs (evaluation runs on the CPU in float64 against the exact solution);
     ``compile`` trains the fields with each iteration compiled as one graph (``TrainingSettings.compile``; not the
-    neural ODE, whose adaptive solver cannot be): the same results to round-off, faster after a compile of 8-20 s
+    neural ODE, whose adaptive solver cannot be): the same results to round-off, faster after a compile of 7-20 s
     per model (under 1 s once Inductor's cache holds the graph; docs: performance)."""
     began = time.perf_counter()
     seeds = as_seeds("seeds", seeds)

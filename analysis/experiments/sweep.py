@@ -928,7 +928,7 @@ def run_sweep(grid: SweepGrid = SweepGrid(), output: str | Path | None = None, *
     ``device="cuda"``); "ray" sends them to a Ray cluster (``ray_address``, RAY_ADDRESS, or a local instance), one
     CPU each, or one GPU each with ``device="cuda"``. ``compile`` runs each ensemble's training iteration as one
     compiled graph (``TrainingSettings.compile``; on CUDA a CUDA graph): the same results to round-off, after a
-    compile of 8-20 s per group and process (under 1 s once Inductor's cache holds the graph; docs: performance).
+    compile of 7-20 s per group and process (under 1 s once Inductor's cache holds the graph; docs: performance).
     Without ``output`` nothing is written and nothing resumes."""
     began = time.perf_counter()
     check_backend(backend, ray_address)  # before any work: the folder is not touched without a working backend

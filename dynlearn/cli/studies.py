@@ -57,7 +57,7 @@ def register(commands: argparse._SubParsersAction) -> dict[str, Callable[[argpar
                        help="where training runs, e.g. cuda (default: %(default)s)")
     study.add_argument("--compile", action="store_true", default=default(run_learned_integrators, "compile"),
                        help="compile each training iteration as one graph (torch.compile; a CUDA graph on cuda): the "
-                            "same results, faster after a compile of 8-20 s per model (under 1 s once Inductor's cache "
+                            "same results, faster after a compile of 7-20 s per model (under 1 s once Inductor's cache "
                             "holds it); worth it for tens of thousands of iterations on a CPU")
     study.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier study in the folder")
     add_sampling_options(study, kind=default(LearnedIntegratorRecipe, "sampling"),
@@ -289,7 +289,7 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
                               "backend, on the workers with Ray (default: %(default)s)")
     running.add_argument("--compile", action="store_true", default=default(run_sweep, "compile"),
                          help="compile each ensemble's training iteration as one graph (torch.compile; a CUDA graph on "
-                              "cuda): the same results, faster after a compile of 8-20 s per group (under 1 s once "
+                              "cuda): the same results, faster after a compile of 7-20 s per group (under 1 s once "
                               "Inductor's cache holds it)")
     folder = sweep.add_argument_group("an existing output folder")
     folder.add_argument("--extend", action="store_true", help="keep its finished cells and add this grid's others")
