@@ -349,8 +349,9 @@ def map_loss(model: Callable[[torch.Tensor], torch.Tensor], starts: torch.Tensor
 
 
 
-#: the ensemble trainer's state tensors that an iteration updates in place (besides the parameters)
-_ADAM_STATE = ("first_moments", "second_moments", "best_parameters", "steps", "rate", "decay")
+#: the ensemble trainer's state tensors that an iteration updates in place, besides the parameters (Adam's moments,
+#: step counts and rates, and the best parameters)
+_ITERATION_STATE = ("first_moments", "second_moments", "best_parameters", "steps", "rate", "decay")
 
 
 def _member_view(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -523,7 +524,7 @@ def _ensemble_iteration(ensemble: nn.Module, loss: Callable[[torch.Tensor | None
 
     device = parameters[0].device
     # the tensors it updates, as an argument (not a closure): what the compiled code guards on stays small
-    tensors = {"parameters": parameters, **{key: state[key] for key in _ADAM_STATE},
+    tensors = {"parameters": parameters, **{key: state[key] for key in _ITERATION_STATE},
                "active": torch.tensor(state["active"], device=device),
                "best_loss": torch.tensor(state["best_loss"], dtype=torch.float64, device=device)}
 
