@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dynlearn._checks import check_allocation
+from dynlearn._checks import as_flag, check_allocation
 from dynlearn._files import atomic_write
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DatasetFormatError", "TrajectoryDataset", "content_checksum",
@@ -390,6 +390,7 @@ def write_dataset(path: str | os.PathLike, dataset: TrajectoryDataset, *, overwr
 
     if not isinstance(dataset, TrajectoryDataset):
         raise TypeError(f"dataset must be a TrajectoryDataset, got {type(dataset).__name__}")
+    overwrite = as_flag("overwrite", overwrite)
     target = Path(path)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass overwrite=True (or --overwrite) to replace it")

@@ -10,9 +10,10 @@ import math
 import numbers
 import os
 
+import numpy
 import torch
 
-__all__ = ["as_positive_step", "as_positive_number", "as_number_in", "as_finite_time", "as_step_count",
+__all__ = ["as_flag", "as_positive_step", "as_positive_number", "as_number_in", "as_finite_time", "as_step_count",
            "as_integer", "check_state", "steps_in", "available_memory", "check_allocation",
            "count_text", "as_learning_rate", "MAXIMUM_LEARNING_RATE", "as_seeds"]
 
@@ -27,6 +28,13 @@ def _as_real(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
     return float(value)
+
+
+def as_flag(name: str, value: object) -> bool:
+    """``value`` as a bool: True or False (numpy's bools too), never a truthy stand-in such as ``"no"`` or 1."""
+    if isinstance(value, (bool, numpy.bool_)):
+        return bool(value)
+    raise ValueError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
 
 
 def as_positive_step(name: str, value: object) -> float:

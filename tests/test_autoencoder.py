@@ -444,6 +444,16 @@ def test_a_bad_autoencoder_recipe_fails_when_it_is_made(changes, message):
         dataclasses.replace(AUTOENCODER_RECIPES["cylinder"], **changes)
 
 
+def test_training_settings_refuse_a_flag_that_is_not_a_bool(tmp_path):
+    from dynlearn.analysis.experiments.autoencoder_evaluation import train_run
+
+    with pytest.raises(ValueError, match="progress must be True or False, got str 'no'"):
+        AutoencoderTrainingSettings(progress="no")
+    with pytest.raises(ValueError, match="overwrite must be True or False, got str 'no'"):
+        train_run(tmp_path / "wake.h5", tmp_path / "run", overwrite="no")
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_record_too_short_for_the_evaluation_fails_before_any_work(tmp_path):
     from dynlearn.analysis.experiments.autoencoder_evaluation import train_run
 

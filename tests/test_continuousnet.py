@@ -262,6 +262,12 @@ def test_a_refinement_of_the_schedule_keeps_the_parameter_function(basis):
         assert float((refined(x) - net(x)).abs().max()) > 1e-9  # what changes is the step, not the weights
 
 
+@pytest.mark.parametrize("flag", ["augment", "mixed_precision", "channels_last", "compile", "progress"])
+def test_classifier_settings_refuse_a_flag_that_is_not_a_bool(flag):
+    with pytest.raises(ValueError, match=f"{flag} must be True or False, got str 'no'"):
+        ClassifierTrainingSettings(**{flag: "no"})
+
+
 def test_manifest_command_prints_a_table(tmp_path):
     torch.manual_seed(0)
     data = ImageData.from_arrays(load_digits())

@@ -130,6 +130,9 @@ def test_interrupted_write_leaves_no_file_and_keeps_the_old_one(tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5"]
     with pytest.raises(FileExistsError):
         write_dataset(path, small())
+    with pytest.raises(ValueError, match="overwrite must be True or False, got str 'no'"):
+        write_dataset(path, small(n=5), overwrite="no")  # a truthy string must not replace the file
+    assert path.read_bytes() == before
 
 
 def test_reading_names_the_file_and_the_problem(tmp_path):

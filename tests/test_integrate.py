@@ -231,6 +231,12 @@ def test_bad_state_time_and_scheme_are_refused():
         rollout(field, torch.ones(2), 0.0, torch.tensor(0.1, requires_grad=True), 3)
     with pytest.raises(ValueError, match="checkpoint_every"):
         rollout(field, torch.ones(2), 0.0, 0.1, 3, checkpoint_every=0)
+    # a truthy stand-in for a flag ("no" is truthy) is refused, not read as True
+    for flag in ("compile", "cuda_graph", "allow_nonfinite"):
+        with pytest.raises(ValueError, match=f"{flag} must be True or False, got str 'no'"):
+            rollout(field, torch.ones(2), 0.0, 0.1, 3, **{flag: "no"})
+    with pytest.raises(ValueError, match="compile must be True or False, got int 1"):
+        rollout(field, torch.ones(2), 0.0, 0.1, 3, compile=1)
     assert calls[0] == 0
 
 

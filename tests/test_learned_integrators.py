@@ -9,6 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy
 import pytest
 import torch
 from hypothesis import given, settings
@@ -153,7 +154,7 @@ def test_training_lowers_the_loss_stops_on_a_plateau_and_resumes(tmp_path):
     torch.testing.assert_close(fresh.operator, straight_field.operator, rtol=1e-12, atol=1e-14)
 
 
-def test_training_refuses_nan_and_bad_configuration():
+def test_training_refuses_nan_and_bad_configuration(tmp_path):
     field = LinearVectorField(2)
     with pytest.raises(FloatingPointError, match="iteration 0"):
         train(field, lambda index: field.operator.sum() * float("nan"), 1, TrainingSettings(progress=False))
@@ -161,8 +162,14 @@ def test_training_refuses_nan_and_bad_configuration():
         TrainingSettings(learning_rate=0.0)
     with pytest.raises(ValueError, match="iterations"):
         TrainingSettings(iterations=0)
-    with pytest.raises(ValueError, match="compile must be True or False, got 'yes'"):
+    with pytest.raises(ValueError, match="compile must be True or False, got str 'yes'"):
         TrainingSettings(compile="yes")
+    with pytest.raises(ValueError, match="progress must be True or False, got int 0"):
+        TrainingSettings(progress=0)
+    assert type(TrainingSettings(compile=numpy.bool_(True), progress=False).compile) is bool  # numpy's, as bool
+    with pytest.raises(ValueError, match="neural_ode must be True or False, got str 'no'"):
+        run_learned_integrators("oscillator", tmp_path / "study", neural_ode="no")
+    assert not (tmp_path / "study").exists()
 
 
 def test_map_loss_trains_a_discrete_linear_map_to_the_exact_map():

@@ -96,3 +96,6 @@ def test_other_bad_input_is_refused():
         odeint(lambda t, x: -x, torch.tensor([float("nan")]), [0.0, 1.0])
     with pytest.raises(ValueError, match="adjoint_params"):
         odeint(lambda t, x: -x, torch.ones(2), [0.0, 1.0], adjoint_params=())
+    for flag in ("adjoint", "step_to_output_times"):
+        with pytest.raises(ValueError, match=f"{flag} must be True or False, got str 'no'"):
+            odeint(lambda t, x: -x, torch.ones(2), [0.0, 1.0], **{flag: "no"})

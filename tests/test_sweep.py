@@ -172,6 +172,13 @@ def test_the_step_spread_axis_trains_on_irregular_steps_and_keeps_the_regular_la
         _small_grid(step_spreads=(1.0,))
 
 
+@pytest.mark.parametrize("flag", ["extend", "overwrite", "compile", "show_progress"])
+def test_a_flag_that_is_not_a_bool_is_refused_before_the_folder_is_touched(tmp_path, flag):
+    with pytest.raises(ValueError, match=f"{flag} must be True or False, got str 'no'"):
+        run_sweep(_small_grid(), tmp_path / "sweep", **{flag: "no"})
+    assert not (tmp_path / "sweep").exists()
+
+
 def test_a_folder_that_holds_something_else_is_refused(tmp_path, capsys):
     (tmp_path / "thesis.tex").write_text("years of work")
     (tmp_path / "report.md").write_text("the referees' answers")

@@ -139,6 +139,8 @@ def test_registry_accepts_user_tableaus_and_refuses_duplicates():
         assert "my_midpoint_variant" in available_tableaus(explicit_only=True)
         with pytest.raises(ValueError, match="already registered"):
             register_tableau(mine)
+        with pytest.raises(ValueError, match="overwrite must be True or False, got str 'no'"):
+            register_tableau(mine, overwrite="no")  # a truthy string must not replace a scheme
         register_tableau(mine, overwrite=True)
         wrong = ButcherTableau("my_wrong", a=[[0, 0], ["1/3", 0]], b=["1/2", "1/2"], c=[0, "1/3"], order=2)
         with pytest.raises(ValueError, match="declared of order 2"):

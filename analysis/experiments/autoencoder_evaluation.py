@@ -44,7 +44,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from dynlearn._checks import as_integer, as_learning_rate, as_number_in
+from dynlearn._checks import as_flag, as_integer, as_learning_rate, as_number_in
 from dynlearn._files import atomic_write, folder_lock, load_checkpoint, load_tensors
 from dynlearn.autoencoder.model import AutoencoderLoss, PhysicsAwareAutoencoder, snapshot_windows
 from dynlearn.autoencoder.training import AutoencoderHistory, AutoencoderTrainingSettings, train_autoencoder
@@ -255,6 +255,7 @@ def train_run(
     models it does not hold yet are added);
     ``recipe``: a name of :data:`AUTOENCODER_RECIPES`, a recipe, or None for the one of the data's system;
     ``kappa``, ``epochs`` and ``steps`` (S) override the recipe's."""
+    overwrite, progress = as_flag("overwrite", overwrite), as_flag("progress", progress)
     if recipe is None:
         recipe = recipe_for_dataset(data)
     if isinstance(recipe, str):

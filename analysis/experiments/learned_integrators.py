@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import torch
 
 from dynlearn._files import atomic_write
-from dynlearn._checks import as_integer, as_learning_rate, as_positive_number, as_seeds, steps_in
+from dynlearn._checks import as_flag, as_integer, as_learning_rate, as_positive_number, as_seeds, steps_in
 from dynlearn.datasets.sampling import IrregularSampling
 from dynlearn.integration.rollout import rollout, time_grid
 from dynlearn.integration.tableaus import get_tableau
@@ -352,6 +352,8 @@ def run_learned_integrators(
     per model (under 1 s once Inductor's cache holds the graph; docs: performance)."""
     began = time.perf_counter()
     seeds = as_seeds("seeds", seeds)
+    for name, flag in (("neural_ode", neural_ode), ("sindy", sindy), ("compile", compile), ("progress", progress)):
+        as_flag(name, flag)
     if isinstance(recipe, str):
         if recipe not in LEARNED_INTEGRATOR_RECIPES:
             raise ValueError(f"no study recipe for {recipe!r}; known: {', '.join(LEARNED_INTEGRATOR_RECIPES)}")

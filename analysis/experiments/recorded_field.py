@@ -51,7 +51,7 @@ from dynlearn.analysis.modes import ProperOrthogonalDecomposition
 from dynlearn.datasets.snapshots import snapshot_data
 from dynlearn.analysis.reconstruction import least_squares_map, logarithm_operator, scheme_operator
 from dynlearn.analysis.study import ConvergenceStudy, convergence_study
-from dynlearn._checks import as_integer, as_learning_rate, as_seeds
+from dynlearn._checks import as_flag, as_integer, as_learning_rate, as_seeds
 
 __all__ = ["RecordedFieldRecipe", "RecordedFieldOutcome", "run_recorded_field", "markdown_spectra"]
 
@@ -195,6 +195,8 @@ def run_recorded_field(
     """
     began = time.perf_counter()
     seeds = as_seeds("seeds", seeds)
+    for name, flag in (("compile", compile), ("progress", progress)):
+        as_flag(name, flag)
     recipe = recipe or RecordedFieldRecipe()
     dataset = read_dataset(data) if isinstance(data, (str, Path)) else data
     snapshots = snapshot_data(dataset).snapshots

@@ -47,7 +47,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from dynlearn._checks import (as_integer, as_learning_rate, as_number_in, as_positive_number, check_allocation,
+from dynlearn._checks import (as_flag, as_integer, as_learning_rate, as_number_in, as_positive_number, check_allocation,
                              count_text, steps_in)
 from dynlearn._files import atomic_write, folder_lock, load_checkpoint
 from dynlearn.datasets.sampling import IrregularSampling
@@ -935,6 +935,9 @@ def run_sweep(grid: SweepGrid = SweepGrid(), output: str | Path | None = None, *
     if workers is None:  # a GPU is shared by one process at a time
         workers = 1 if str(device).startswith("cuda") else (os.cpu_count() or 1)
     as_integer("workers", workers)
+    for name, flag in (("extend", extend), ("overwrite", overwrite), ("compile", compile),
+                       ("show_progress", show_progress)):
+        as_flag(name, flag)
     if extend and overwrite:
         raise ValueError("extend and overwrite exclude each other: extend keeps finished cells, overwrite drops them")
     # a spread s shortens steps down to dt (1 - s): up to 1 / (1 - s) times the pairs

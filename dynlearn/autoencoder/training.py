@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from dynlearn._checks import as_integer, as_learning_rate, as_positive_number
+from dynlearn._checks import as_flag, as_integer, as_learning_rate, as_positive_number
 from dynlearn._files import atomic_write, load_checkpoint
 from dynlearn.autoencoder.model import AutoencoderLoss, PhysicsAwareAutoencoder
 from dynlearn.autoencoder.lyapunov import spectral_radius
@@ -47,6 +47,7 @@ class AutoencoderTrainingSettings:
             as_learning_rate(name, getattr(self, name))
         if self.weight_decay != 0:
             as_positive_number("weight_decay (or 0)", self.weight_decay)
+        object.__setattr__(self, "progress", as_flag("progress", self.progress))
 
 
 @dataclasses.dataclass

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from dynlearn._checks import as_integer, as_learning_rate
+from dynlearn._checks import as_flag, as_integer, as_learning_rate
 from dynlearn._files import atomic_write, load_tensors, restore_random_state
 from dynlearn.continuousnet.network import ContinuousNet, to_channels_last
 from dynlearn.progress import progress as progress_display
@@ -66,6 +66,8 @@ class ClassifierTrainingSettings:
         for name in ("epochs", "batch_size"):
             as_integer(name, getattr(self, name))
         as_learning_rate("learning_rate", self.learning_rate)
+        for name in ("augment", "mixed_precision", "channels_last", "compile", "progress"):
+            object.__setattr__(self, name, as_flag(name, getattr(self, name)))
         if self.compile_mode not in COMPILE_MODES:
             raise ValueError(f"compile_mode must be one of {COMPILE_MODES}, got {self.compile_mode!r}")
         if any(not 0 < e < self.epochs for e in self.refine_at):

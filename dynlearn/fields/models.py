@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from dynlearn._checks import as_integer, as_positive_step, as_step_count
+from dynlearn._checks import as_flag, as_integer, as_positive_step, as_step_count
 from dynlearn.integration.adaptive import odeint
 from dynlearn.integration.rollout import rollout, step
 from dynlearn.integration.tableau import ButcherTableau
@@ -262,7 +262,7 @@ class NeuralODE(nn.Module):
         super().__init__()
         self.vector_field = vector_field
         self.augment = as_step_count("augment", augment)
-        self.method, self.rtol, self.atol, self.adjoint = method, rtol, atol, adjoint
+        self.method, self.rtol, self.atol, self.adjoint = method, rtol, atol, as_flag("adjoint", adjoint)
 
     def forward(self, x0: torch.Tensor, times: torch.Tensor | Sequence[float]) -> torch.Tensor:
         """States at ``times`` from x0 at ``times[0]``: ``(len(times), *x0.shape)``."""

@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from dynlearn._checks import as_integer, as_learning_rate, as_number_in, as_positive_step
+from dynlearn._checks import as_flag, as_integer, as_learning_rate, as_number_in, as_positive_step
 from dynlearn._files import atomic_write, load_checkpoint, restore_random_state
 from dynlearn.fields.training_step import ADAM_BETAS, ADAM_EPSILON, adam_update, compile_iteration, functional_loss
 from dynlearn.integration.rollout import rollout, step
@@ -79,8 +79,8 @@ class TrainingSettings:
         if self.batch_size is not None:
             as_integer("batch_size (or None: full batch)", self.batch_size)
         as_number_in("min_improvement", self.min_improvement, 0.0, 1.0)
-        if not isinstance(self.compile, bool):
-            raise ValueError(f"compile must be True or False, got {self.compile!r}")
+        for name in ("progress", "compile"):  # stored as a plain bool (numpy's too), as the checkpoint records it
+            object.__setattr__(self, name, as_flag(name, getattr(self, name)))
 
 
 @dataclasses.dataclass

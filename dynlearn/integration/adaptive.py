@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import torch
 
-from dynlearn._checks import as_positive_step, check_state
+from dynlearn._checks import as_flag, as_positive_step, check_state
 from dynlearn.integration.rollout import VectorField
 from dynlearn.integration.tableaus import available_tableaus
 
@@ -71,6 +71,8 @@ def odeint(
     import torchdiffeq
 
     x0 = check_state("x0", x0)
+    adjoint = as_flag("adjoint", adjoint)
+    step_to_output_times = as_flag("step_to_output_times", step_to_output_times)
     if method not in ADAPTIVE_METHODS:
         if method in available_tableaus() or method in ("heun2", "explicit_adams", "implicit_adams", "fixed_adams"):
             raise ValueError(

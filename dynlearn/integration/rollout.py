@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from dynlearn._checks import (as_finite_time, as_positive_step, as_step_count, check_allocation, check_state,
+from dynlearn._checks import (as_finite_time, as_flag, as_positive_step, as_step_count, check_allocation, check_state,
                               count_text)
 from dynlearn.integration.compiled import compiled_chunk
 from dynlearn.integration.cuda_graphs import graphed_rollout
@@ -210,6 +210,9 @@ def rollout(
     """
     x0 = check_state("x0", x0)
     n_steps = as_step_count("n_steps", n_steps)
+    allow_nonfinite = as_flag("allow_nonfinite", allow_nonfinite)
+    cuda_graph = as_flag("cuda_graph", cuda_graph)
+    compile = as_flag("compile", compile)
     plan = step_plan(scheme)
     t0, per_element = _start_and_steps("t0", t0, dt, x0)
     if per_element is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 
+from dynlearn._checks import as_flag
 from dynlearn.integration.tableau import ButcherTableau
 
 __all__ = ["register_tableau", "get_tableau", "available_tableaus"]
@@ -46,6 +47,7 @@ def register_tableau(tableau: ButcherTableau, *, overwrite: bool = False, verify
     """
     if not isinstance(tableau, ButcherTableau):
         raise TypeError(f"tableau must be a ButcherTableau, got {type(tableau).__name__}")
+    overwrite, verify = as_flag("overwrite", overwrite), as_flag("verify", verify)
     name = tableau.name
     if name in _ALIASES:
         raise ValueError(f"name {name!r} is an alias of the built-in scheme {_ALIASES[name]!r}; choose another name")
