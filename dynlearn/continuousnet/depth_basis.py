@@ -101,7 +101,7 @@ def stage_piece(step: int, node: Fraction, n_steps: int, pieces: int) -> int:
 
 
 class PiecewiseConstant(DepthBasis):
-    """K equal pieces of depth, :math:`\phi_b = 1` on the b-th (``pieces`` = K): with forward Euler and one step per
+    r"""K equal pieces of depth, :math:`\phi_b = 1` on the b-th (``pieces`` = K): with forward Euler and one step per
     piece the network is exactly a ResNet."""
 
     name = "piecewise_constant"
