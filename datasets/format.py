@@ -529,6 +529,7 @@ def upgrade_dataset(path: str | os.PathLike, output: str | os.PathLike | None = 
     """Rewrite a dataset file as the current format version: read (checksum verified), then written atomically to
     ``output`` (default: ``path`` itself, replaced only once the new file is complete). Returns the path written
     and the version it was read as; a file already at the current version is left untouched (returned as is)."""
+    overwrite = as_flag("overwrite", overwrite)
     dataset = read_dataset(path)
     version = int(dataset.attributes.get("format_version", FORMAT_VERSION))
     if output is None:
@@ -641,6 +642,7 @@ def read_dataset(path: str | os.PathLike, *, verify_checksum: bool = True) -> Tr
     arrays only (:func:`upgrade_dataset` rewrites such a file as version 2)."""
     import h5py
 
+    verify_checksum = as_flag("verify_checksum", verify_checksum)
     source = Path(path)
     if not source.is_file():
         raise FileNotFoundError(f"{os.fspath(path)!r}: no such dataset file" if not os.fspath(path) else

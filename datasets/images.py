@@ -23,6 +23,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from dynlearn._checks import as_flag
+
 __all__ = ["ImageData", "read_idx", "load_fashion_mnist", "load_cifar", "load_digits", "load_images",
            "FASHION_MNIST_FOLDER"]
 
@@ -81,6 +83,7 @@ def load_cifar(folder: str | os.PathLike, *, allow_pickle: bool = False) -> dict
     """CIFAR-10 (``cifar-10-batches-bin``: data_batch_1..5.bin, test_batch.bin) or CIFAR-100 (``cifar-100-binary``:
     train.bin, test.bin; fine labels) in the binary format. ``allow_pickle=True`` also reads the python version
     (``cifar-10-batches-py``), which unpickles the files: only for files you trust."""
+    allow_pickle = as_flag("allow_pickle", allow_pickle)  # a truthy "no" must not unpickle
     folder = Path(folder)
     if (folder / "data_batch_1.bin").is_file():
         parts = [_cifar_records(folder / f"data_batch_{k}.bin", 1) for k in range(1, 6)]

@@ -30,6 +30,7 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from dynlearn._checks import as_flag
 from dynlearn.datasets.format import TrajectoryDataset
 from dynlearn.datasets.netcdf import NetcdfError, NetcdfFile, decode_times, decode_values, open_netcdf
 
@@ -332,6 +333,7 @@ def read_sst(
     ``allow_gaps``) missing days or months are errors that name the files. Cells missing at every time are
     land; cells missing only sometimes are masked too and counted.
     """
+    allow_gaps = as_flag("allow_gaps", allow_gaps)
     chosen = _region(region)
     files = [Path(paths)] if isinstance(paths, (str, os.PathLike)) else [Path(p) for p in paths]
     if not files:

@@ -91,7 +91,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from dynlearn._checks import as_integer, as_positive_number, check_allocation
+from dynlearn._checks import as_flag, as_integer, as_positive_number, check_allocation
 
 __all__ = ["CylinderFlow", "CylinderPreset", "WallLinks", "BOUNDARIES", "PRESETS", "FlowResult", "SheddingCycles",
            "shedding_cycles", "strouhal_number", "has_settled", "simulate", "recirculation_length"]
@@ -315,6 +315,7 @@ class CylinderFlow:
         boundary: str = "interpolated",
     ) -> None:
         viscosity, tau = self.check(reynolds, resolution, lattice_velocity)
+        compile = as_flag("compile", compile)
         if boundary not in BOUNDARIES:
             raise ValueError(f"cylinder: boundary must be one of {BOUNDARIES}, got {boundary!r}")
         if not 0 < sponge_strength <= 1:
@@ -762,7 +763,7 @@ def simulate(
     check_allocation(f"cylinder: {settings.n_snapshots} snapshots of {window_points} points",
                      settings.n_snapshots * window_points * (3 if velocity else 1) * (4 + 8 + 8),
                      "ask for fewer --snapshots")
-    compile = True if compile is None else compile
+    compile = True if compile is None else as_flag("compile", compile)
     bar = progress_display(total=int(max_spin_up), description=f"cylinder Re={reynolds:g}: spin-up (D/U)",
                            enabled=progress)
     spin_up = 0.0

@@ -205,6 +205,8 @@ def test_cifar_binary_records_are_parsed_and_pickle_needs_an_opt_in(tmp_path):
     (pickled / "data_batch_1").write_bytes(b"not read")
     with pytest.raises(ValueError, match="unpickling runs code"):
         load_cifar(pickled)
+    with pytest.raises(ValueError, match="allow_pickle must be True or False, got str 'no'"):
+        load_cifar(pickled, allow_pickle="no")  # a truthy string is no opt-in
 
 
 @pytest.mark.skipif(not (FASHION_MNIST_FOLDER / "train-images-idx3-ubyte.gz").is_file(),

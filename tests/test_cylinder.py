@@ -75,6 +75,8 @@ def test_presets_keep_the_window_clear_of_the_absorbing_layers():
         CylinderPreset(20, 0.05, 0.2, 10, sponge=-1.0)
     with pytest.raises(ValueError, match="absorbing layers on each side"):
         CylinderFlow(100.0, 20, 0.1, domain_x=(-2.0, 22.0), sponge=1.5)
+    with pytest.raises(ValueError, match="compile must be True or False, got str 'no'"):
+        CylinderFlow(100.0, 20, 0.1, compile="no")
     for name, preset in PRESETS.items():  # the shipped presets: the window clear of the layers on every side
         assert preset.domain_x[0] + preset.sponge < -1.0 and 8.0 < preset.domain_x[1] - preset.sponge, name
         assert preset.domain_y[0] + preset.sponge < -2.0 and 2.0 < preset.domain_y[1] - preset.sponge, name

@@ -222,6 +222,8 @@ def test_version_1_files_read_say_so_and_upgrade_to_version_2(tmp_path):
         before = old.read_bytes()
         written, version = upgrade_dataset(old, tmp_path / f"{name}-v2.h5")
         assert version == 1 and old.read_bytes() == before  # --output keeps the original
+        with pytest.raises(ValueError, match="overwrite must be True or False, got str 'no'"):
+            upgrade_dataset(old, written, overwrite="no")  # a truthy string must not replace the output
         upgraded = read_dataset(written)
         assert upgraded.attributes["format_version"] == 2
         _same(upgraded, dataset)

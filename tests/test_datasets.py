@@ -154,6 +154,8 @@ def test_reading_names_the_file_and_the_problem(tmp_path):
     with pytest.raises(DatasetFormatError, match="tampered.h5: the content checksum does not match"):
         read_dataset(tampered)
     assert read_dataset(tampered, verify_checksum=False).states[0, 3, 0] == 123.0
+    with pytest.raises(ValueError, match="verify_checksum must be True or False, got str 'False'"):
+        read_dataset(tampered, verify_checksum="False")
     foreign = corrupt("foreign.h5", lambda h: h.attrs.__setitem__("format", "other"))
     with pytest.raises(DatasetFormatError, match="foreign.h5: attribute 'format'"):
         read_dataset(foreign)

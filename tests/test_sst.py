@@ -97,6 +97,8 @@ def test_overlapping_gapped_or_repeated_files_are_refused(tmp_path, case, messag
     with pytest.raises(SeaSurfaceTemperatureError, match=message):
         read_oisst([first, other])
     if case == "gap":
+        with pytest.raises(ValueError, match="allow_gaps must be True or False, got str 'yes'"):
+            read_oisst([first, other], allow_gaps="yes")
         record = read_oisst([first, other], allow_gaps=True)
         assert record.time_step == "irregular" and record.n_times == 10
         with pytest.raises(SeaSurfaceTemperatureError, match="uniform time step"):
