@@ -23,7 +23,7 @@ from typing import Callable, Literal, Sequence
 
 import torch
 
-from dynlearn._checks import as_finite_time, as_integer, as_positive_step, check_state, steps_in
+from dynlearn._checks import as_finite_time, as_flag, as_integer, as_positive_step, check_state, steps_in
 from dynlearn.integration.rollout import VectorField, rollout
 from dynlearn.integration.tableau import ButcherTableau
 from dynlearn.integration.tableaus import get_tableau
@@ -263,6 +263,7 @@ def convergence_test(
         A :class:`ConvergenceResult` (``table()``, ``plot()``, ``assert_orders()``, ``to_dict()``).
     """
     x0 = check_state("x0", x0)
+    relative, select_range = as_flag("relative", relative), as_flag("select_range", select_range)
     t0 = as_finite_time("t0", t0)
     t_final = as_finite_time("t_final", t_final)
     if not t_final > t0:

@@ -43,7 +43,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy import stats
-from dynlearn._checks import as_integer, as_positive_number
+from dynlearn._checks import as_flag, as_integer, as_positive_number
 
 __all__ = ["ConvergenceRate", "fit_convergence_rate", "SLOPE_TOLERANCE", "PowerLawFit", "fit_power_law"]
 
@@ -166,6 +166,7 @@ def fit_convergence_rate(
         ``min_points`` points exist, one with no rate (NaN) whose ``reason`` says so. Raises ``ValueError`` for
         malformed input only.
     """
+    select_range = as_flag("select_range", select_range)
     dt_array = _as_vector("dts", dts)
     error_array = _as_vector("errors", errors)
     if dt_array.shape != error_array.shape:

@@ -24,7 +24,7 @@ import torch
 
 from dynlearn.datasets.format import TrajectoryDataset
 from dynlearn.datasets.sst import SeaSurfaceTemperature
-from dynlearn._checks import as_integer
+from dynlearn._checks import as_flag, as_integer
 
 __all__ = ["Normalisation", "check_training_end", "fit_normalisation", "normalise_dataset", "to_celsius",
            "year_fraction"]
@@ -101,6 +101,7 @@ def check_training_end(train_end: str | np.datetime64, first: str | np.datetime6
     up to it (the statistics need data) and, with ``hold_out``, at least one after it (else the statistics would
     see every date a test holds out; an analysis of the whole record, an index of its anomalies, passes False).
     """
+    hold_out = as_flag("hold_out", hold_out)
     try:
         end = np.datetime64(train_end, "s")
     except ValueError:

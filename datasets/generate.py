@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 
-from dynlearn._checks import as_integer, check_allocation, count_text, steps_in
+from dynlearn._checks import as_flag, as_integer, check_allocation, count_text, steps_in
 from dynlearn.integration.rollout import time_grid
 from dynlearn.systems.base import System
 
@@ -184,6 +184,7 @@ def generate_cylinder_dataset(
         settings = PRESETS[preset]
     else:
         raise ValueError(f"cylinder: preset must be one of {sorted(PRESETS)} or a CylinderPreset, got {preset!r}")
+    velocity = as_flag("velocity", velocity)
     if n_snapshots is not None:
         as_integer("cylinder: n_snapshots", n_snapshots, minimum=2)
         settings = dataclasses.replace(settings, n_snapshots=n_snapshots)

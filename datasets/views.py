@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 
 from .format import TrajectoryDataset
-from dynlearn._checks import as_integer
+from dynlearn._checks import as_flag, as_integer
 
 __all__ = ["split_trajectories", "OneStepPairs", "StepWindows", "WholeTrajectories"]
 
@@ -79,6 +79,7 @@ class StepWindows(torch.utils.data.Dataset):
     ) -> None:
         _check_dataset(dataset)
         as_integer("steps", steps)
+        with_steps = as_flag("with_steps", with_steps)
         if not dataset.is_uniform and not with_steps:
             raise ValueError(f"the dataset is sampled irregularly ({dataset.sampling.get('kind')}): each window has "
                              f"steps of its own; pass with_steps=True (items then carry their dt)")

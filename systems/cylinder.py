@@ -749,6 +749,7 @@ def simulate(
     if isinstance(preset, str) and preset not in PRESETS:
         raise ValueError(f"cylinder: preset must be one of {sorted(PRESETS)}, got {preset!r}")
     settings = PRESETS[preset] if isinstance(preset, str) else preset
+    velocity = as_flag("velocity", velocity)
     steps_per_snapshot = settings.snapshot_interval * settings.resolution / settings.lattice_velocity
     if abs(steps_per_snapshot - round(steps_per_snapshot)) > 1e-9:
         raise ValueError("cylinder: the snapshot interval must be a whole number of lattice steps")

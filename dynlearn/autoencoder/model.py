@@ -53,7 +53,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from dynlearn._checks import as_integer, as_positive_number, as_positive_step
+from dynlearn._checks import as_flag, as_integer, as_positive_number, as_positive_step
 from dynlearn.autoencoder.lyapunov import continuous_stability_prior, stability_prior
 from dynlearn.integration.stability import stability_matrix
 from dynlearn.integration.tableaus import get_tableau
@@ -125,6 +125,7 @@ class PhysicsAwareAutoencoder(nn.Module):
                  time_step: float | None = None, scheme: str = EXACT_FLOW, backward: bool = False) -> None:
         super().__init__()
         n_features, latent = as_integer("n_features", n_features), as_integer("latent", latent)
+        backward = as_flag("backward", backward)
         if latent > n_features:
             raise ValueError(f"latent = {latent} is larger than the data dimension m = {n_features}; choose latent <= m")
         if activation not in _ACTIVATIONS:

@@ -61,6 +61,7 @@ def register_tableau(tableau: ButcherTableau, *, overwrite: bool = False, verify
 
 def available_tableaus(*, explicit_only: bool = False) -> list[str]:
     """Sorted names of the registered schemes (only the explicit ones with ``explicit_only=True``)."""
+    explicit_only = as_flag("explicit_only", explicit_only)
     return sorted(name for name, tableau in _REGISTRY.items() if tableau.is_explicit or not explicit_only)
 
 
