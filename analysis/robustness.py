@@ -20,6 +20,8 @@ from typing import Callable, Iterable
 import torch
 import torch.nn.functional as F
 
+from dynlearn._checks import as_flag
+
 __all__ = ["gaussian_noise", "fgsm", "projected_gradient_descent", "accuracy_under_perturbation"]
 
 Identity: Callable[[torch.Tensor], torch.Tensor] = lambda images: images  # noqa: E731
@@ -68,6 +70,7 @@ def projected_gradient_descent(model: Callable, images: torch.Tensor, labels: to
     ``step_size`` (default 2.5 epsilon / steps, Madry et al.), each followed by the projection onto the ball and
     onto [lower, upper]; ``random_start``: begin at a uniform point of the ball. Returns the perturbed images."""
     epsilon = _check_radius("epsilon", epsilon)
+    random_start = as_flag("random_start", random_start)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     step_size = 2.5 * epsilon / steps if step_size is None else _check_radius("step_size", step_size)

@@ -199,6 +199,7 @@ class ImageData:
         """Normalised float batches; ``augment``: random crop (zero padding of 1/8 of the side) and flip;
         ``shard = (rank, world)``: this process's share of every batch (the same ``generator`` seed on every
         process gives every process the same order)."""
+        shuffle, augment = as_flag("shuffle", shuffle), as_flag("augment", augment)
         images = self.train_images if split == "train" else self.test_images
         labels = self.train_labels if split == "train" else self.test_labels
         n = images.shape[0]

@@ -100,6 +100,7 @@ class LearnedIntegratorRecipe:
         steps_in(self.training_time, self.training_dt, interval_name="training_time", dt_name="training_dt")
         for name in ("width", "depth", "iterations"):
             as_integer(name, getattr(self, name))
+        object.__setattr__(self, "discrete_baselines", as_flag("discrete_baselines", self.discrete_baselines))
         if not self.training_schemes or any(not schemes for schemes in self.training_schemes):
             raise ValueError(f"training_schemes must hold at least one non-empty group of schemes, got "
                              f"{self.training_schemes!r}")

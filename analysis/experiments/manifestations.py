@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import torch
 
+from dynlearn._checks import as_flag
 from dynlearn.analysis.robustness import accuracy_under_perturbation, fgsm, gaussian_noise, projected_gradient_descent
 from dynlearn.continuousnet.depth_basis import FAMILIES
 from dynlearn.continuousnet.network import ContinuousNet
@@ -92,6 +93,7 @@ def manifestation_table(model: ContinuousNet, data=None, *, schemes: Sequence[st
     ``recalibrate``: re-estimate each graph's batch-norm statistics from that many training batches first
     (:func:`dynlearn.continuousnet.training.recalibrate_statistics`: no gradients; what a projection onto a
     smaller basis needs, since projected statistics do not match the projected network)."""
+    resnet = as_flag("resnet", resnet)
     block = model.blocks[0]
     schemes = list(schemes or [block.scheme])
     steps = list(steps or [block.n_steps])

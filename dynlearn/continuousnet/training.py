@@ -179,6 +179,7 @@ def recalibrate_statistics(model: torch.nn.Module, data, batches: int = 50, batc
 @torch.no_grad()
 def evaluate_classifier(model: torch.nn.Module, data, batch_size: int = 500, *, mixed_precision: bool = True) -> dict[str, float]:
     """Test accuracy, seconds and images per second (eval mode; bf16 autocast on CUDA; timed after one warm-up batch)."""
+    mixed_precision = as_flag("mixed_precision", mixed_precision)
     model.eval()
     device = data.test_images.device
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (mixed_precision and device.type == "cuda") else _null()
