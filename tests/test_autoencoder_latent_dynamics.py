@@ -87,7 +87,7 @@ def test_the_continuous_prior_is_zero_for_hurwitz_generators_and_pushes_unstable
     value.backward()
     assert torch.isfinite(unstable.grad).all()
     moved = (unstable - 1e-3 * unstable.grad / unstable.grad.norm()).detach()
-    assert float(continuous_stability_prior(moved)) < float(value)
+    assert float(continuous_stability_prior(moved)) < float(value.detach())
 
 
 def test_the_continuous_prior_is_finite_on_the_imaginary_axis():
