@@ -130,7 +130,7 @@ def test_a_latent_map_inside_a_scheme_is_one_step_of_that_scheme(scheme):
     torch.testing.assert_close(model.advance(z, 1)[0], one_step, rtol=1e-12, atol=1e-13)
     exact = PhysicsAwareAutoencoder(8, latent=5, widths=(4,), seed=3, time_step=0.2).double()
     torch.testing.assert_close(exact.generator, model.generator)  # the same start: only the time stepping differs
-    errors = [float((model.latent_map(h) - exact.latent_map(h)).norm()) for h in (0.2, 0.1)]
+    errors = [float((model.latent_map(h) - exact.latent_map(h)).norm().detach()) for h in (0.2, 0.1)]
     from dynlearn.integration.tableaus import get_tableau
     order = get_tableau(scheme).order
     assert np.log2(errors[0] / errors[1]) == pytest.approx(order + 1, abs=0.3)  # local error O(h^(p+1))
